@@ -1,0 +1,306 @@
+"""The definition: the versioned agreement between marketing and sales, as data.
+
+A definition says which profile fields give fit points, which behaviour gives intent points and
+within which event-time window, the MQL threshold and gates, SLA durations per lane, routing
+rules and the reason-code taxonomy. Loading it from YAML lives in `streamproc.definitions`.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import timedelta
+from functools import cached_property
+from typing import Annotated, Literal, Self
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PositiveFloat,
+    PositiveInt,
+    model_validator,
+)
+
+from streamproc.domain.events import Lane
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
+_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(value: object) -> object:
+    """Accept `90s`, `30m`, `24h`, `7d`, `2w` besides what pydantic takes (ISO 8601, seconds)."""
+    if isinstance(value, str) and (match := _DURATION.match(value)):
+        return timedelta(seconds=float(match[1]) * _UNIT_SECONDS[match[2]])
+    return value
+
+
+Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+ProfileField = Literal[
+    "email",
+    "company.name",
+    "company.domain",
+    "company.employees",
+    "company.industry",
+    "company.annual_revenue",
+    "company.country",
+    "person.title",
+    "person.seniority",
+    "lane",
+    "source",
+]
+InputKind = Literal["page-visits", "downloads", "demo-bookings"]
+DEFAULT_REASON_CODES = (
+    "wrong_icp",
+    "low_intent",
+    "no_budget",
+    "no_authority",
+    "no_need",
+    "bad_timing",
+    "competitor",
+    "duplicate",
+    "bad_data",
+)
+
+
+class Part(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+def _lowered(values: frozenset[str] | None) -> frozenset[str] | None:
+    return None if values is None else frozenset(value.lower() for value in values)
+
+
+class FieldTest(Part):
+    """A test on one profile field: a numeric range (inclusive) or a set of values."""
+
+    between: tuple[float, float] | None = None
+    in_: frozenset[str] | None = Field(None, alias="in", description="case-insensitive")
+
+    @model_validator(mode="after")
+    def _one_test(self) -> Self:
+        if (self.between is None) == (self.in_ is None):
+            raise ValueError("give exactly one of `between: [low, high]` or `in: [values]`")
+        if self.between is not None and self.between[0] > self.between[1]:
+            raise ValueError(f"`between` low {self.between[0]} is above high {self.between[1]}")
+        return self
+
+    def passes(self, value: str | int | float | None) -> bool:
+        if value is None:
+            return False
+        if self.between is not None:
+            low, high = self.between
+            return isinstance(value, int | float) and low <= value <= high
+        return str(value).lower() in (_lowered(self.in_) or frozenset())
+
+
+class FitRule(FieldTest):
+    """Points when a profile field passes the test."""
+
+    name: str
+    field: ProfileField
+    points: float
+
+
+class TitleSeniority(Part):
+    """A job title pattern (regular expression, case-insensitive) and the seniority it means."""
+
+    pattern: str
+    seniority: str
+
+    @model_validator(mode="after")
+    def _compiles(self) -> Self:
+        try:
+            re.compile(self.pattern)
+        except re.error as error:
+            message = f"pattern {self.pattern!r} is not a regular expression: {error}"
+            raise ValueError(message) from error
+        return self
+
+
+class Fit(Part):
+    max_points: PositiveFloat = 50
+    seniority_from_title: tuple[TitleSeniority, ...] = Field(
+        (), description="Used when `person.seniority` is not set; first match wins."
+    )
+    rules: tuple[FitRule, ...]
+
+
+class Signal(Part):
+    """Matching events counted in a sliding event-time window of `window`."""
+
+    topic: InputKind
+    window: Duration
+    url_pattern: str | None = Field(None, description="regular expression searched in the URL")
+    asset_id: frozenset[str] | None = None
+    asset_type: frozenset[str] | None = None
+    funnel_stage: frozenset[Literal["top", "middle", "bottom"]] | None = None
+
+    @model_validator(mode="after")
+    def _filters_fit_the_topic(self) -> Self:
+        if self.window <= timedelta(0):
+            raise ValueError("window must be positive")
+        download_filters = (self.asset_id, self.asset_type, self.funnel_stage)
+        if self.topic != "downloads" and any(f is not None for f in download_filters):
+            raise ValueError("asset_id, asset_type and funnel_stage apply to `topic: downloads` only")
+        if self.url_pattern is not None:
+            if self.topic != "page-visits":
+                raise ValueError("url_pattern applies to `topic: page-visits` only")
+            try:
+                re.compile(self.url_pattern)
+            except re.error as error:
+                message = f"url_pattern is not a regular expression: {error}"
+                raise ValueError(message) from error
+        return self
+
+    @cached_property
+    def url_regex(self) -> re.Pattern[str] | None:
+        return None if self.url_pattern is None else re.compile(self.url_pattern, re.IGNORECASE)
+
+
+class IntentRule(Part):
+    """Points from a signal's count in its window: flat once `at_least` is reached, or each."""
+
+    name: str
+    signal: str
+    at_least: PositiveInt = 1
+    points: float | None = Field(None, description="flat, once the count reaches at_least")
+    points_each: float | None = Field(None, description="per counted event")
+    category: str | None = Field(None, description="caps apply per category")
+
+    @model_validator(mode="after")
+    def _one_kind_of_points(self) -> Self:
+        if (self.points is None) == (self.points_each is None):
+            raise ValueError("give exactly one of `points` or `points_each`")
+        return self
+
+
+class Intent(Part):
+    max_points: PositiveFloat = 50
+    half_life: Duration | None = Field(None, description="decay of intent points in event time")
+    caps: dict[str, PositiveFloat] = Field({}, description="maximum points per category")
+    signals: dict[str, Signal]
+    rules: tuple[IntentRule, ...]
+
+    @model_validator(mode="after")
+    def _signals_exist(self) -> Self:
+        for rule in self.rules:
+            if rule.signal not in self.signals:
+                raise ValueError(f"rule {rule.name!r} counts unknown signal {rule.signal!r}")
+        return self
+
+
+class SignalCondition(Part):
+    signal: str
+    at_least: PositiveInt = 1
+
+    @property
+    def label(self) -> str:
+        return f"{self.signal}>={self.at_least}"
+
+
+class ScoreCondition(Part):
+    score: Literal["fit", "intent", "total"]
+    at_least: float
+
+    @property
+    def label(self) -> str:
+        return f"{self.score}>={self.at_least:g}"
+
+
+Condition = SignalCondition | ScoreCondition
+
+
+class Gates(Part):
+    """MQL also needs every `all_of` condition and, when listed, one of `any_of`."""
+
+    all_of: tuple[Condition, ...] = ()
+    any_of: tuple[Condition, ...] = ()
+
+
+class SlaDurations(Part):
+    mql_review: Duration = timedelta(hours=24)
+    sql_first_touch: Duration = timedelta(hours=24)
+
+
+class Rep(Part):
+    id: str
+    available: bool = True
+
+
+class Queue(Part):
+    reps: tuple[Rep, ...] = ()
+
+
+class RoutingRule(Part):
+    """First match wins; a rule without `when` matches every lead and must come last."""
+
+    rule: str
+    queue: str
+    when: dict[ProfileField, FieldTest] = {}
+
+
+def _default_sla() -> dict[Lane, SlaDurations]:
+    return {"inbound": SlaDurations(), "outbound": SlaDurations(mql_review=timedelta(hours=48))}
+
+
+class Definition(Part):
+    """A complete, validated definition."""
+
+    name: str
+    version: str
+    description: str = ""
+    threshold: float
+    fit: Fit
+    intent: Intent
+    gates: Gates = Gates()
+    sla: dict[Lane, SlaDurations] = Field(default_factory=_default_sla)
+    queues: dict[str, Queue] = {"general": Queue()}
+    routing: tuple[RoutingRule, ...] = (RoutingRule(rule="default", queue="general"),)
+    reason_codes: tuple[str, ...] = DEFAULT_REASON_CODES
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Self:
+        signals = self.intent.signals
+        for condition in (*self.gates.all_of, *self.gates.any_of):
+            if isinstance(condition, SignalCondition) and condition.signal not in signals:
+                raise ValueError(f"gate {condition.label!r} names unknown signal")
+        for routing_rule in self.routing:
+            if routing_rule.queue not in self.queues:
+                raise ValueError(f"routing rule {routing_rule.rule!r} names unknown queue")
+        if not self.routing or self.routing[-1].when:
+            raise ValueError("the last routing rule must have no `when`: it is the default queue")
+        if any(not rule.when for rule in self.routing[:-1]):
+            raise ValueError("only the last routing rule may have no `when`")
+        return self
+
+    @property
+    def label(self) -> str:
+        """`name@version`, as written into every event this definition produced."""
+        return f"{self.name}@{self.version}"
+
+    @cached_property
+    def longest_window(self) -> timedelta:
+        return max((signal.window for signal in self.intent.signals.values()), default=timedelta(0))
+
+    @cached_property
+    def events_kept(self) -> dict[str, int]:
+        """How many of a signal's newest events can still change a score or gate.
+
+        A flat rule needs `at_least` events; a rule with `points_each` stops paying once its
+        category cap or the intent maximum is reached. Keeping more would not change any score
+        (without decay) and would make a lead's state grow with its traffic.
+        """
+        kept = dict.fromkeys(self.intent.signals, 1)
+        for rule in self.intent.rules:
+            needed = rule.at_least
+            if rule.points_each:
+                category_cap = self.intent.caps.get(rule.category or "", math.inf)
+                cap = min(category_cap, self.intent.max_points)
+                needed = max(needed, math.ceil(cap / abs(rule.points_each)))
+            kept[rule.signal] = max(kept[rule.signal], needed)
+        for condition in (*self.gates.all_of, *self.gates.any_of):
+            if isinstance(condition, SignalCondition):
+                kept[condition.signal] = max(kept[condition.signal], condition.at_least)
+        return kept
