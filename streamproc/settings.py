@@ -1,0 +1,39 @@
+"""Settings: built once from `STREAMPROC_*` environment variables and passed where needed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Everything a worker or a command needs to know about its surroundings."""
+
+    model_config = SettingsConfigDict(env_prefix="STREAMPROC_", frozen=True)
+
+    broker: str = Field(
+        "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated host:port"
+    )
+    definition: str = Field("default", description="a shipped definition name or a file path")
+    partitions: int = Field(4, ge=1, description="partitions of every topic streamproc creates")
+    replication: int = Field(1, ge=1, description="replication factor of topics it creates")
+    topic_prefix: str = Field("", description="prepended to every topic name")
+    app_id: str = Field("streamproc", description="Kafka consumer group and Faust app id")
+    data_dir: Path = Field(Path(".streamproc"), description="local state: broker, table stores")
+    store: str = Field("memory://", description="table store: memory:// or rocksdb://")
+    web_host: str = Field("127.0.0.1", description="where the worker's HTTP server listens")
+    web_port: int = Field(6066, ge=1, le=65535)
+    log_level: str = Field("info", description="worker log level")
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """Broker addresses without a `kafka://` scheme, as plain Kafka clients want them."""
+        return ",".join(
+            server.strip().removeprefix("kafka://") for server in self.broker.split(",")
+        )
+
+    def topic(self, name: str) -> str:
+        """The full name of one of DESIGN.md's topics under this deployment's prefix."""
+        return f"{self.topic_prefix}{name}"

@@ -1,0 +1,65 @@
+"""Bytes to events and back: orjson for speed, pydantic for validation, clear errors for people."""
+
+from __future__ import annotations
+
+import base64
+
+import orjson
+from pydantic import BaseModel, ValidationError
+
+from streamproc.domain.events import INPUT_EVENTS, InputEvent
+
+
+class InputError(Exception):
+    """A message that cannot become an input event; the sentence says why."""
+
+
+def encode(event: BaseModel) -> bytes:
+    """One event as compact UTF-8 JSON."""
+    return orjson.dumps(event.model_dump(mode="json"))
+
+
+def text_or_base64(raw: bytes | None) -> str | None:
+    """Raw bytes as text when they are UTF-8, else base64 (for dead letters)."""
+    if raw is None:
+        return None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return base64.b64encode(raw).decode("ascii")
+
+
+def _describe(error: ValidationError) -> str:
+    problems = []
+    for item in error.errors():
+        field = ".".join(str(part) for part in item["loc"]) or "the event"
+        problems.append(f"{field}: {item['msg'].lower()}")
+    return "; ".join(problems)
+
+
+def decode_input(topic: str, key: bytes | None, value: bytes | None) -> InputEvent:
+    """Decode a message of input topic `topic` (without prefix) into its event.
+
+    Raises InputError when the value is not JSON, fails the topic's schema, or carries a
+    `lead_id` that differs from the message key (DESIGN.md: the key is the lead id).
+    """
+    model = INPUT_EVENTS[topic]
+    if value is None:
+        raise InputError(f"the message on {topic} has no value; expected a {model.__name__} event")
+    try:
+        document = orjson.loads(value)
+    except orjson.JSONDecodeError as error:
+        raise InputError(f"the value on {topic} is not valid JSON ({error})") from error
+    try:
+        event = model.model_validate(document)
+    except ValidationError as error:
+        raise InputError(
+            f"the value on {topic} is not a valid {model.__name__}: {_describe(error)}"
+        ) from error
+    expected = text_or_base64(key)
+    if expected != event.lead_id:
+        raise InputError(
+            f"the message key {expected!r} differs from lead_id {event.lead_id!r}; "
+            "every topic is keyed by lead_id"
+        )
+    return event

@@ -1,0 +1,59 @@
+"""Topic names and their creation with the configured partition count."""
+
+from __future__ import annotations
+
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+
+from streamproc.domain.events import (
+    INPUT_EVENTS,
+    OUTPUT_EVENTS,
+    LeadRouted,
+    MqlCrossed,
+    OutputEvent,
+    SlaBreached,
+    StageChanged,
+)
+from streamproc.settings import Settings
+
+INPUT_TOPICS = tuple(INPUT_EVENTS)
+OUTPUT_TOPICS = tuple(OUTPUT_EVENTS)
+TOPIC_OF: dict[type[OutputEvent], str] = {
+    MqlCrossed: "mql-crossed",
+    StageChanged: "lead-stage-changes",
+    SlaBreached: "sla-breaches",
+    LeadRouted: "lead-routing",
+}
+"""The topic (without prefix) that each kind of output of the live definition goes to."""
+
+
+class TopicError(Exception):
+    """The cluster's topics do not fit streamproc's contract (e.g. not co-partitioned)."""
+
+
+async def ensure_topics(settings: Settings) -> None:
+    """Create every input and output topic that is missing, with `settings.partitions`.
+
+    Input topics that already exist must all have the same partition count: a lead's events
+    must land in the partition of one worker, together with its state.
+    """
+    names = [settings.topic(name) for name in (*INPUT_TOPICS, *OUTPUT_TOPICS)]
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        missing = [name for name in names if name not in existing]
+        if missing:
+            await admin.create_topics(
+                [NewTopic(name, settings.partitions, settings.replication) for name in missing]
+            )
+        inputs = [settings.topic(name) for name in INPUT_TOPICS]
+        described = await admin.describe_topics(inputs)
+        counts = {item["topic"]: len(item["partitions"]) for item in described}
+        if len(set(counts.values())) > 1:
+            raise TopicError(
+                "input topics are not co-partitioned: "
+                + ", ".join(f"{name} has {count}" for name, count in sorted(counts.items()))
+                + "; give them all the same partition count"
+            )
+    finally:
+        await admin.close()
