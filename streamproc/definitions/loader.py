@@ -36,10 +36,15 @@ def parse_definition(text: str, source: str) -> Definition:
     """Parse and validate YAML text; `source` names the file in error messages."""
     try:
         document = yaml.safe_load(text)
+    except yaml.MarkedYAMLError as error:
+        line = f" line {error.problem_mark.line + 1}:" if error.problem_mark else ""
+        context = ""
+        if error.context and error.context_mark:
+            context = f" ({error.context} on line {error.context_mark.line + 1})"
+        message = f"{source}:{line} not valid YAML: {error.problem}{context}"
+        raise DefinitionError(message) from error
     except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        raise DefinitionError(f"{source}:{where} is not valid YAML: {error}") from error
+        raise DefinitionError(f"{source}: not valid YAML: {error}") from error
     if not isinstance(document, dict):
         raise DefinitionError(f"{source}: expected a mapping of settings at the top level")
     try:

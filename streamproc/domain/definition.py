@@ -51,6 +51,7 @@ ProfileField = Literal[
     "source",
 ]
 InputKind = Literal["page-visits", "downloads", "demo-bookings"]
+EVENTS_KEPT_MARGIN = 16
 DEFAULT_REASON_CODES = (
     "wrong_icp",
     "low_intent",
@@ -143,7 +144,9 @@ class Signal(Part):
             raise ValueError("window must be positive")
         download_filters = (self.asset_id, self.asset_type, self.funnel_stage)
         if self.topic != "downloads" and any(f is not None for f in download_filters):
-            raise ValueError("asset_id, asset_type and funnel_stage apply to `topic: downloads` only")
+            raise ValueError(
+                "asset_id, asset_type and funnel_stage apply to `topic: downloads` only"
+            )
         if self.url_pattern is not None:
             if self.topic != "page-visits":
                 raise ValueError("url_pattern applies to `topic: page-visits` only")
@@ -286,11 +289,13 @@ class Definition(Part):
 
     @cached_property
     def events_kept(self) -> dict[str, int]:
-        """How many of a signal's newest events can still change a score or gate.
+        """How many of a signal's newest events a lead keeps: its memory bound per signal.
 
         A flat rule needs `at_least` events; a rule with `points_each` stops paying once its
-        category cap or the intent maximum is reached. Keeping more would not change any score
-        (without decay) and would make a lead's state grow with its traffic.
+        category cap or the intent maximum is reached. On top of what the rules need, a margin
+        of EVENTS_KEPT_MARGIN lets an event that arrives late still pair with older ones
+        instead of being crowded out by newer ones. Only a lead with more matching events than
+        that inside one window (a bot, say) has its count saturate.
         """
         kept = dict.fromkeys(self.intent.signals, 1)
         for rule in self.intent.rules:
@@ -303,4 +308,4 @@ class Definition(Part):
         for condition in (*self.gates.all_of, *self.gates.any_of):
             if isinstance(condition, SignalCondition):
                 kept[condition.signal] = max(kept[condition.signal], condition.at_least)
-        return kept
+        return {name: needed + EVENTS_KEPT_MARGIN for name, needed in kept.items()}

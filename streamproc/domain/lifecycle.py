@@ -36,7 +36,7 @@ TRANSITIONS: Mapping[SalesActionName, Mapping[Stage, Stage]] = {
 }
 """For each action, the stages it is allowed in and where it takes the lead."""
 
-CONTACT_STAGES = frozenset({Stage.MQL, Stage.SAL, Stage.SQL, Stage.OPPORTUNITY})
+CONTACT_STAGES = (Stage.MQL, Stage.SAL, Stage.SQL, Stage.OPPORTUNITY)
 """`contacted` records a touch without moving the stage; it makes sense once sales owns it."""
 
 NEEDS_REASON = frozenset({"reject", "disqualify", "close_lost"})
@@ -73,13 +73,8 @@ def next_stage(
     lead must pass MQL before `qualify`; only the outbound lane may skip it) and
     ReasonCodeError when a rejection lacks a reason code from the definition's taxonomy.
     """
-    if action.action == "contacted":
-        if stage not in CONTACT_STAGES:
-            raise DisallowedActionError(
-                f"a lead in stage {stage} cannot be contacted: sales owns a lead from MQL on"
-            )
-        return None
-    allowed = TRANSITIONS[action.action]
+    records_only = action.action == "contacted"
+    allowed = CONTACT_STAGES if records_only else tuple(TRANSITIONS[action.action])
     if stage not in allowed or (stage is Stage.LEAD and lane != "outbound"):
         raise DisallowedActionError(
             f"action {action.action} is not allowed for a lead in stage {stage}"
@@ -92,4 +87,4 @@ def next_stage(
             f"action {action.action} needs a reason code from the definition "
             f"({', '.join(definition.reason_codes)}), got {given}"
         )
-    return allowed[stage]
+    return None if records_only else TRANSITIONS[action.action][stage]

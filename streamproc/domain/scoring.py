@@ -30,10 +30,9 @@ class Evaluation:
     qualifies: bool
 
 
-def hits_in_window(hits: Sequence[Hit], window_ms: int, at_ms: int, keep: int) -> list[Hit]:
-    """The newest `keep` hits with at_ms - window_ms < time <= at_ms (hits sorted by time)."""
-    counted = [hit for hit in hits if at_ms - window_ms < hit[0] <= at_ms]
-    return counted[-keep:]
+def hits_in_window(hits: Sequence[Hit], window_ms: int, at_ms: int) -> list[Hit]:
+    """The hits with at_ms - window_ms < time <= at_ms, oldest first."""
+    return [hit for hit in hits if at_ms - window_ms < hit[0] <= at_ms]
 
 
 def with_seniority(attributes: Attributes, definition: Definition) -> Attributes:
@@ -89,7 +88,6 @@ def _counted(
             hits.get(name, ()),
             int(signal.window.total_seconds() * MS_PER_SECOND),
             at_ms,
-            definition.events_kept[name],
         )
         for name, signal in definition.intent.signals.items()
     }

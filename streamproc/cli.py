@@ -1,0 +1,75 @@
+"""The `streamproc` command."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+import click
+
+from streamproc.contract import write_schemas
+from streamproc.definitions import DefinitionError, load_definition
+from streamproc.localkafka.cli import broker
+from streamproc.settings import Settings
+
+
+@click.group()
+def main() -> None:
+    """Real-time lead scoring and lifecycle on Kafka."""
+
+
+main.add_command(broker)
+
+
+def _fail(message: str) -> NoReturn:
+    click.echo(f"error: {message}", err=True)
+    sys.exit(1)
+
+
+@main.command()
+def worker() -> None:
+    """Run the worker: consume the input topics, publish scores and stage changes.
+
+    Configured by STREAMPROC_* environment variables (see the README).
+    """
+    import faust
+
+    from streamproc.streaming.app import create_app
+    from streamproc.streaming.topics import TopicError, ensure_topics
+
+    settings = Settings()
+    try:
+        definition = load_definition(settings.definition)
+        asyncio.run(ensure_topics(settings))
+    except (DefinitionError, TopicError) as error:
+        _fail(str(error))
+    except Exception as error:  # the admin client raises several kinds for "no broker"
+        _fail(f"cannot reach Kafka at {settings.bootstrap_servers} ({error!r}); is it running?")
+    pipeline = create_app(settings, definition)
+    Path(pipeline.app.conf.datadir).mkdir(parents=True, exist_ok=True)
+    faust.Worker(pipeline.app, loglevel=settings.log_level).execute_from_commandline()
+
+
+@main.command()
+@click.option("--out", type=click.Path(path_type=Path), default=Path("schemas"), show_default=True)
+def schemas(out: Path) -> None:
+    """Write the JSON Schema of every topic's events into OUT."""
+    for path in write_schemas(out):
+        click.echo(path)
+
+
+@main.command("check-definition")
+@click.argument("name_or_path")
+def check_definition(name_or_path: str) -> None:
+    """Validate a definition file (or shipped name) and summarise it."""
+    try:
+        definition = load_definition(name_or_path)
+    except DefinitionError as error:
+        _fail(str(error))
+    click.echo(
+        f"{definition.label}: threshold {definition.threshold:g}, "
+        f"{len(definition.fit.rules)} fit rules, {len(definition.intent.rules)} intent rules, "
+        f"{len(definition.intent.signals)} signals"
+    )
