@@ -1,0 +1,71 @@
+"""The agent in Faust's test context: decode, decide, store, send; bad input to dead-letters."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import orjson
+
+from streamproc.domain.lead import LeadState
+from streamproc.streaming.codec import encode
+from tests.agents.conftest import AgentHarness
+from tests.builders import at, good_fit, visit
+
+
+async def put_event(harness: AgentHarness, topic: str, event: Any) -> None:
+    await harness.put(topic, event.lead_id.encode(), encode(event))
+
+
+async def test_an_acme_lead_crosses_and_its_state_is_stored(harness: AgentHarness) -> None:
+    await put_event(harness, "lead-profiles", good_fit("L1", at()))
+    await put_event(harness, "page-visits", visit("L1", at(1)))
+    await put_event(harness, "page-visits", visit("L1", at(2)))
+    [crossed] = harness.sent_to("mql-crossed")
+    assert crossed["lead_id"] == "L1" and crossed["score"] == {
+        "fit": 60.0,
+        "intent": 10.0,
+        "total": 70.0,
+    }
+    assert [(c["from_stage"], c["to_stage"]) for c in harness.sent_to("lead-stage-changes")] == [
+        ("visitor", "lead"),
+        ("lead", "mql"),
+    ]
+    assert all(key == b"L1" for _, key, _ in harness.sent)
+    state = LeadState.model_validate_json(harness.pipeline.lead_states[b"L1"])
+    assert (state.stage, state.crossings) == ("mql", 1)
+
+
+async def test_a_duplicate_is_reported_and_not_stored_again(harness: AgentHarness) -> None:
+    view = visit("L2", at())
+    await put_event(harness, "page-visits", view)
+    outcome = await harness.put("page-visits", b"L2", encode(view))
+    assert outcome.duplicate and outcome.outputs == ()
+
+
+async def test_bad_input_goes_to_dead_letters_and_the_next_event_is_processed(
+    harness: AgentHarness,
+) -> None:
+    outcome = await harness.put("page-visits", b"L3", b"{oops")
+    assert outcome.error is not None
+    [letter] = harness.sent_to("dead-letters")
+    assert letter["topic"] == "agent-test.page-visits"
+    assert letter["value"] == "{oops"
+    assert "not valid JSON" in letter["error"]
+    await put_event(harness, "lead-profiles", good_fit("L3", at()))
+    assert [c["to_stage"] for c in harness.sent_to("lead-stage-changes")] == ["lead"]
+
+
+async def test_a_disallowed_sales_action_is_a_dead_letter_naming_stage_and_action(
+    harness: AgentHarness,
+) -> None:
+    action = {
+        "event_id": "a1",
+        "lead_id": "L4",
+        "occurred_at": at().isoformat(),
+        "action": "close_won",
+        "rep_id": "r",
+    }
+    await harness.put("sales-actions", b"L4", orjson.dumps(action))
+    [letter] = harness.sent_to("dead-letters")
+    assert letter["error"].startswith("action close_won is not allowed for a lead in stage visitor")
+    assert b"L4" not in harness.pipeline.lead_states
