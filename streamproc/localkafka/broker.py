@@ -7,18 +7,11 @@ Everything about one broker lives in its data directory: `server.properties`, `l
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
-import os
 import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
 import uuid
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,6 +21,13 @@ from streamproc.localkafka.fetch import (
     fetch_kafka_jars,
     file_lock,
     last_meaningful_line,
+)
+from streamproc.localkafka.process import (
+    launch_detached,
+    live_pid,
+    port_in_use,
+    stop_process,
+    wait_ready,
 )
 
 HOST = "127.0.0.1"
@@ -39,15 +39,6 @@ _LOG4J2_XML = """<Configuration status="WARN">
   </Appenders>
   <Loggers><Root level="WARN"><AppenderRef ref="console"/></Root></Loggers>
 </Configuration>
-"""
-# The broker must outlive the caller and must not become its zombie (a test session keeps
-# running after starting it): this launcher starts it in a new session and exits at once, so
-# the broker is re-parented to init. `-I` keeps the caller's PYTHON* variables out.
-_LAUNCHER = """import subprocess, sys
-with open(sys.argv[1], "ab") as log:
-    proc = subprocess.Popen(sys.argv[2:], stdin=subprocess.DEVNULL, stdout=log, stderr=log,
-                            start_new_session=True)
-print(proc.pid)
 """
 
 
@@ -152,7 +143,7 @@ def start_broker(config: BrokerConfig, timeout: float = 90.0) -> BrokerStatus:
             _wait_ready(config, pid, deadline, timeout)
             return broker_status(config)
         for port, option in ((config.port, "--port"), (config.quorum_port, "--controller-port")):
-            if _port_in_use(port):
+            if port_in_use(HOST, port):
                 raise LocalKafkaError(
                     f"{HOST}:{port} is already in use by another process: stop it or choose "
                     f"another port with {option}"
@@ -161,7 +152,8 @@ def start_broker(config: BrokerConfig, timeout: float = 90.0) -> BrokerStatus:
         config.properties_file.write_text(render_server_properties(config))
         (config.data_dir / "log4j2.xml").write_text(_LOG4J2_XML)
         _format_if_needed(config, java, lib)
-        pid = _launch(config, java, lib)
+        command = [*_java_prefix(config, java, lib), "kafka.Kafka", str(config.properties_file)]
+        pid = launch_detached(command, config.data_dir / "broker.log", _pid_file(config))
         try:
             _wait_ready(config, pid, deadline, timeout)
         except LocalKafkaError:
@@ -192,61 +184,22 @@ def stop_broker(config: BrokerConfig, timeout: float = 30.0) -> bool:
     """
     pid = _live_pid(config)
     if pid is not None:
-        for sig, wait in ((signal.SIGTERM, timeout), (signal.SIGKILL, 10.0)):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, sig)
-            end = time.monotonic() + wait
-            while _is_our_broker(pid, config) and time.monotonic() < end:
-                time.sleep(0.1)
-            if not _is_our_broker(pid, config):
-                break
-        else:
-            raise LocalKafkaError(f"broker pid {pid} survived SIGKILL: check it with ps")
-    (config.data_dir / "broker.pid").unlink(missing_ok=True)
+        stop_process(pid, config.properties_file, timeout)
+    _pid_file(config).unlink(missing_ok=True)
     return pid is not None
 
 
+def _pid_file(config: BrokerConfig) -> Path:
+    return config.data_dir / "broker.pid"
+
+
 def _live_pid(config: BrokerConfig) -> int | None:
-    pid_file = config.data_dir / "broker.pid"
-    try:
-        pid = int(pid_file.read_text().strip())
-    except (OSError, ValueError):
-        pid = None
-    if pid is not None and _is_our_broker(pid, config):
-        return pid
-    # The pid is gone or was reused by another program: never signal it.
-    pid_file.unlink(missing_ok=True)
-    return None
+    return live_pid(_pid_file(config), config.properties_file)
 
 
-def _is_our_broker(pid: int, config: BrokerConfig) -> bool:
-    command = _process_command(pid)
-    return command is not None and command.endswith(f" kafka.Kafka {config.properties_file}")
-
-
-def _process_command(pid: int) -> str | None:
-    """Return the command line of a live process, or None if it is gone or a zombie (Linux)."""
-    try:
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        argv = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return None
-    # The state follows the command name in parentheses, which may itself hold spaces.
-    if stat.rpartition(")")[2].split()[0] in ("Z", "X"):
-        return None
-    return " ".join(arg.decode(errors="replace") for arg in argv if arg)
-
-
-def _port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        # Kafka binds with SO_REUSEADDR too, so connections of a just-stopped broker lingering
-        # in TIME_WAIT do not count as "in use".
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            sock.bind((HOST, port))
-        except OSError:
-            return True
-    return False
+def _wait_ready(config: BrokerConfig, pid: int, deadline: float, timeout: float) -> None:
+    log = config.data_dir / "broker.log"
+    wait_ready(pid, config.properties_file, (HOST, config.port), log, deadline, timeout)
 
 
 def _format_if_needed(config: BrokerConfig, java: str, lib: Path) -> None:
@@ -280,64 +233,3 @@ def _java_prefix(config: BrokerConfig, java: str, lib: Path) -> list[str]:
         f"{lib}/*",
         f"-Dlog4j2.configurationFile={config.data_dir / 'log4j2.xml'}",
     ]
-
-
-def _launch(config: BrokerConfig, java: str, lib: Path) -> int:
-    log = config.data_dir / "broker.log"
-    if log.exists():  # keep the previous run's log: it may explain why that run ended
-        log.replace(log.with_name("broker.log.1"))
-    command = [*_java_prefix(config, java, lib), "kafka.Kafka", str(config.properties_file)]
-    result = subprocess.run(
-        [sys.executable, "-I", "-c", _LAUNCHER, str(log), *command],
-        capture_output=True,
-        text=True,
-        timeout=30,
-        check=False,
-    )
-    if result.returncode != 0:
-        reason = (result.stderr.strip().splitlines() or ["no output"])[-1]
-        raise LocalKafkaError(f"could not launch the Kafka broker with {java}: {reason}")
-    pid = int(result.stdout)
-    (config.data_dir / "broker.pid").write_text(f"{pid}\n")
-    return pid
-
-
-def _wait_ready(config: BrokerConfig, pid: int, deadline: float, timeout: float) -> None:
-    log = config.data_dir / "broker.log"
-    while _is_our_broker(pid, config):
-        # A plain connect first: aiokafka logs an error for every refused bootstrap.
-        with socket.socket() as sock:
-            sock.settimeout(1.0)
-            port_open = sock.connect_ex((HOST, config.port)) == 0
-        if port_open and _metadata_answers(config.bootstrap_servers):
-            return
-        if time.monotonic() > deadline:
-            raise LocalKafkaError(
-                f"the Kafka broker did not answer on {config.bootstrap_servers} within "
-                f"{timeout:.0f} s: {last_meaningful_line(log)} (log: {log})"
-            )
-        time.sleep(0.25)
-    raise LocalKafkaError(
-        f"the Kafka broker exited during startup: {last_meaningful_line(log)} (log: {log})"
-    )
-
-
-def _metadata_answers(bootstrap_servers: str) -> bool:
-    # In a thread with its own event loop, so callers may already be running one.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        return pool.submit(lambda: asyncio.run(_describe_cluster(bootstrap_servers))).result()
-
-
-async def _describe_cluster(bootstrap_servers: str) -> bool:
-    from aiokafka.admin import AIOKafkaAdminClient  # lazy: keeps `streamproc --help` fast
-    from aiokafka.errors import KafkaError
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=3000)
-    try:
-        await admin.start()
-        cluster = await admin.describe_cluster()
-    except KafkaError:
-        return False
-    finally:
-        await admin.close()
-    return bool(cluster["brokers"])

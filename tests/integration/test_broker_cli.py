@@ -10,9 +10,6 @@ import asyncio
 import os
 import re
 import shutil
-import socket
-import subprocess
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -28,32 +25,9 @@ from streamproc.localkafka import (
     start_broker,
     stop_broker,
 )
+from tests.integration.conftest import broker_cli, free_ports
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(600)]
-
-STREAMPROC = Path(sys.executable).parent / "streamproc"
-
-
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    try:
-        for sock in sockets:  # all bound at once, so the ports differ
-            sock.bind(("127.0.0.1", 0))
-        return [sock.getsockname()[1] for sock in sockets]
-    finally:
-        for sock in sockets:
-            sock.close()
-
-
-def broker_cli(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [str(STREAMPROC), "broker", *args],
-        capture_output=True,
-        text=True,
-        timeout=300,  # a cold jar cache is resolved on the first start
-        env=env,
-        check=False,
-    )
 
 
 @pytest.fixture
@@ -66,7 +40,7 @@ def data_dir(tmp_path: Path) -> Iterator[Path]:
 
 @pytest.fixture
 def ports() -> list[str]:
-    return [str(port) for port in _free_ports(2)]
+    return [str(port) for port in free_ports(2)]
 
 
 def _start_args(ports: list[str], data_dir: Path) -> list[str]:

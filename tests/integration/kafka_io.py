@@ -1,0 +1,109 @@
+"""Plain Kafka clients for integration tests: produce inputs, collect outputs, wait for lag 0."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import defaultdict
+from collections.abc import Callable
+from typing import Any
+
+import orjson
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from streamproc.settings import Settings
+from streamproc.streaming.topics import INPUT_TOPICS, OUTPUT_TOPICS
+
+
+async def produce(
+    settings: Settings, messages: list[tuple[str, bytes | None, bytes | None]]
+) -> None:
+    """Send (topic without prefix, key, value) messages in order and wait for every ack."""
+    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    await producer.start()
+    try:
+        for topic, key, value in messages:
+            await producer.send_and_wait(settings.topic(topic), value, key=key)
+    finally:
+        await producer.stop()
+
+
+class OutputCollector:
+    """Reads every output topic from the beginning in the background, grouped by message key."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.by_key: dict[bytes | None, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
+        self._consumer = AIOKafkaConsumer(
+            *(settings.topic(name) for name in OUTPUT_TOPICS),
+            bootstrap_servers=settings.bootstrap_servers,
+            auto_offset_reset="earliest",
+            enable_auto_commit=False,
+        )
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        await self._consumer.start()
+        self._task = asyncio.create_task(self._collect())
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+        await self._consumer.stop()
+
+    async def _collect(self) -> None:
+        prefix = len(self.settings.topic_prefix)
+        while True:
+            batches = await self._consumer.getmany(timeout_ms=200)
+            for partition, records in batches.items():
+                for record in records:
+                    value = orjson.loads(record.value) if record.value else {}
+                    self.by_key[record.key].append((partition.topic[prefix:], value))
+
+    def of(self, key: str | bytes | None, topic: str) -> list[dict[str, Any]]:
+        raw = key.encode() if isinstance(key, str) else key
+        return [value for name, value in self.by_key.get(raw, []) if name == topic]
+
+    async def wait_for(self, condition: Callable[[], bool], timeout: float = 60) -> None:
+        deadline = time.monotonic() + timeout
+        while not condition():
+            assert time.monotonic() < deadline, (
+                f"timed out after {timeout}s; outputs so far: {dict(self.by_key)}"
+            )
+            await asyncio.sleep(0.1)
+
+
+async def wait_until_processed(settings: Settings, timeout: float = 60) -> None:
+    """Wait until the worker's group has committed every input partition up to its end.
+
+    Faust commits only what it has processed and published, so a committed end offset means
+    every input so far is in the state and its outputs are on their topics.
+    """
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    await consumer.start()
+    try:
+        partitions = [
+            TopicPartition(settings.topic(name), p)
+            for name in INPUT_TOPICS
+            for p in range(settings.partitions)
+        ]
+        ends = await consumer.end_offsets(partitions)
+        deadline = time.monotonic() + timeout
+        group = settings.topic(settings.app_id)
+        while True:
+            committed = await admin.list_consumer_group_offsets(group)
+            behind = {
+                tp: end
+                for tp, end in ends.items()
+                if end and (committed.get(tp) is None or committed[tp].offset < end)
+            }
+            if not behind:
+                return
+            assert time.monotonic() < deadline, f"worker still behind on {behind} after {timeout}s"
+            await asyncio.sleep(0.25)
+    finally:
+        await consumer.stop()
+        await admin.close()

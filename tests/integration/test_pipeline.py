@@ -1,0 +1,156 @@
+"""End to end through a real broker: inputs produced with a plain Kafka client, outputs read
+from the output topics of a running `streamproc worker` on the Acme definition."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import orjson
+import pytest
+
+from streamproc.streaming.codec import encode
+from tests.builders import at, good_fit, visit
+from tests.integration.conftest import RunningWorker
+from tests.integration.kafka_io import OutputCollector, produce, wait_until_processed
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
+
+TOPIC_OF = {
+    "PageVisited": "page-visits",
+    "ProfileUpdated": "lead-profiles",
+    "ContentDownloaded": "downloads",
+    "DemoBooked": "demo-bookings",
+}
+
+
+def new_lead() -> str:
+    return f"lead-{uuid.uuid4().hex[:10]}"
+
+
+async def send(worker: RunningWorker, *events: Any) -> None:
+    await produce(
+        worker.settings,
+        [(TOPIC_OF[type(e).__name__], e.lead_id.encode(), encode(e)) for e in events],
+    )
+
+
+async def test_the_acme_example_crosses_with_its_score_breakdown(
+    acme_worker: RunningWorker, outputs: OutputCollector
+) -> None:
+    lead = new_lead()
+    second_view = visit(lead, at(3))
+    await send(acme_worker, good_fit(lead, at()), visit(lead, at(1)), second_view)
+    await outputs.wait_for(lambda: len(outputs.of(lead, "lead-stage-changes")) == 2)
+    [crossed] = outputs.of(lead, "mql-crossed")
+    assert crossed["score"] == {"fit": 60.0, "intent": 10.0, "total": 70.0}
+    assert crossed["threshold"] == 60.0 and crossed["definition"] == "acme@1"
+    assert crossed["gates_met"] == ["fit>=60", "pricing_page_view>=2"]
+    assert crossed["trigger_event_id"] == second_view.event_id
+    assert crossed["occurred_at"] == "2026-03-05T09:00:00Z"
+    assert {c["rule"] for c in crossed["contributions"]} == {
+        "employees_50_to_500",
+        "saas_or_tech",
+        "vp_or_above",
+        "pricing_page_twice",
+    }
+    changes = outputs.of(lead, "lead-stage-changes")
+    assert [(c["from_stage"], c["to_stage"]) for c in changes] == [
+        ("visitor", "lead"),
+        ("lead", "mql"),
+    ]
+    assert changes[1]["cause_event_id"] == second_view.event_id
+
+
+@pytest.mark.parametrize(("gap_hours", "crosses"), [(6 * 24 + 23, True), (7 * 24 + 1, False)])
+async def test_window_edges(
+    acme_worker: RunningWorker, outputs: OutputCollector, gap_hours: int, crosses: bool
+) -> None:
+    lead = new_lead()
+    await send(
+        acme_worker, good_fit(lead, at()), visit(lead, at(1)), visit(lead, at(1, hours=gap_hours))
+    )
+    await wait_until_processed(acme_worker.settings)
+    assert len(outputs.of(lead, "mql-crossed")) == int(crosses)
+
+
+async def test_duplicates_are_counted_once(
+    acme_worker: RunningWorker, outputs: OutputCollector
+) -> None:
+    lead = new_lead()
+    view = visit(lead, at(1))
+    await send(acme_worker, good_fit(lead, at()), view, view, view)
+    await wait_until_processed(acme_worker.settings)
+    assert outputs.of(lead, "mql-crossed") == []
+    # A retry after the crossing publishes nothing new either.
+    second = visit(lead, at(2))
+    await send(acme_worker, second, second, view)
+    await wait_until_processed(acme_worker.settings)
+    assert len(outputs.of(lead, "mql-crossed")) == 1
+    assert len(outputs.of(lead, "lead-stage-changes")) == 2
+
+
+async def test_out_of_order_events_cross_at_the_event_time_of_the_history(
+    acme_worker: RunningWorker, outputs: OutputCollector
+) -> None:
+    lead = new_lead()
+    late = visit(lead, at(2))
+    await send(acme_worker, visit(lead, at(20)), visit(lead, at(3)), good_fit(lead, at()), late)
+    await outputs.wait_for(lambda: len(outputs.of(lead, "mql-crossed")) == 1)
+    [crossed] = outputs.of(lead, "mql-crossed")
+    # The profile arrived third and made the lead; the pair of views on days 2 and 3 is what
+    # qualifies, whatever the arrival order, so the crossing is at day 3 in event time.
+    assert crossed["occurred_at"] == "2026-03-05T09:00:00Z"
+    assert crossed["trigger_event_id"] == late.event_id
+
+
+VALID_VISIT = {
+    "event_id": "x",
+    "lead_id": "K",
+    "occurred_at": "2026-03-02T09:00:00+01:00",
+    "url": "/pricing",
+}
+
+
+@pytest.mark.parametrize(
+    ("topic", "value", "error"),
+    [
+        ("page-visits", b"{not json", "the value on page-visits is not valid JSON"),
+        (
+            "page-visits",
+            orjson.dumps({k: v for k, v in VALID_VISIT.items() if k != "url"}),
+            "is not a valid PageVisited: url: field required",
+        ),
+        (
+            "downloads",
+            orjson.dumps({**VALID_VISIT, "funnel_stage": "sideways", "asset_id": "a"}),
+            "funnel_stage: input should be 'top', 'middle' or 'bottom'",
+        ),
+        (
+            "lead-profiles",
+            orjson.dumps({**VALID_VISIT, "lead_id": "someone-else"}),
+            "differs from lead_id 'someone-else'",
+        ),
+        (
+            "sales-actions",
+            orjson.dumps({**VALID_VISIT, "action": "close_won"}),
+            "action close_won is not allowed for a lead in stage visitor",
+        ),
+    ],
+)
+async def test_bad_input_goes_to_dead_letters_and_the_worker_keeps_going(
+    acme_worker: RunningWorker, outputs: OutputCollector, topic: str, value: bytes, error: str
+) -> None:
+    key = new_lead()
+    value = value.replace(b'"K"', f'"{key}"'.encode())
+    follow_up = good_fit(key, at())
+    await produce(acme_worker.settings, [(topic, key.encode(), value)])
+    await send(acme_worker, follow_up)
+    await outputs.wait_for(lambda: len(outputs.of(key, "lead-stage-changes")) == 1)
+    [letter] = outputs.of(key, "dead-letters")
+    assert letter["topic"] == acme_worker.settings.topic(topic)
+    assert letter["value"] == value.decode()
+    assert letter["key"] == key
+    assert error in letter["error"]
+    assert isinstance(letter["partition"], int) and isinstance(letter["offset"], int)
+    assert acme_worker.process.poll() is None
