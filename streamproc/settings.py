@@ -24,7 +24,13 @@ class Settings(BaseSettings):
     data_dir: Path = Field(Path(".streamproc"), description="local state: broker, table stores")
     store: str = Field("memory://", description="table store: memory:// or rocksdb://")
     web_host: str = Field("127.0.0.1", description="where the worker's HTTP server listens")
-    web_port: int = Field(6066, ge=1, le=65535)
+    web_port: int = Field(6066, ge=1, le=65535, description="port of the worker's HTTP server")
+    session_timeout: float = Field(
+        30.0,
+        ge=6,
+        description="seconds before a silent worker loses its partitions; a restart after a "
+        "crash waits this long for the group to let go of the dead member",
+    )
     log_level: str = Field("info", description="worker log level")
 
     @property

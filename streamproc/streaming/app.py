@@ -77,6 +77,8 @@ def create_app(settings: Settings, definition: Definition | None = None) -> Pipe
         web_port=settings.web_port,
         consumer_auto_offset_reset="earliest",
         producer_linger=0.005,
+        broker_session_timeout=settings.session_timeout,
+        broker_heartbeat_interval=settings.session_timeout / 10,
         autodiscover=False,
     )
     inputs = app.topic(*(settings.topic(name) for name in INPUT_TOPICS), **RAW)

@@ -115,6 +115,7 @@ def worker_settings(kafka: str, tmp_path: Path, definition: str) -> Settings:
         data_dir=tmp_path,
         web_port=free_ports(1)[0],
         partitions=4,
+        session_timeout=6,  # the broker's minimum: a restart after SIGKILL rejoins quickly
     )
 
 
