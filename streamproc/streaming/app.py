@@ -24,6 +24,7 @@ from streamproc.settings import Settings
 from streamproc.streaming.codec import InputError, decode_input, encode
 from streamproc.streaming.deadletters import dead_letter
 from streamproc.streaming.topics import INPUT_TOPICS, OUTPUT_TOPICS, TOPIC_OF
+from streamproc.web.leads import add_lead_view
 
 log = logging.getLogger(__name__)
 
@@ -135,4 +136,5 @@ def create_app(settings: Settings, definition: Definition | None = None) -> Pipe
     agent = app.agent(
         inputs, name="score_lead_events", supervisor_strategy=mode.CrashingSupervisor
     )(score_lead_events)
+    add_lead_view(app, lead_states, definition)
     return Pipeline(app, definition, settings, lead_states, inputs, outputs, agent)

@@ -3,6 +3,9 @@ from the output topics of a running `streamproc worker` on the Acme definition."
 
 from __future__ import annotations
 
+import asyncio
+import urllib.error
+import urllib.request
 import uuid
 from typing import Any
 
@@ -154,3 +157,27 @@ async def test_bad_input_goes_to_dead_letters_and_the_worker_keeps_going(
     assert error in letter["error"]
     assert isinstance(letter["partition"], int) and isinstance(letter["offset"], int)
     assert acme_worker.process.poll() is None
+
+
+async def test_the_worker_explains_a_lead_over_http(
+    acme_worker: RunningWorker, outputs: OutputCollector
+) -> None:
+    lead = new_lead()
+    await send(acme_worker, good_fit(lead, at()), visit(lead, at(1)), visit(lead, at(2)))
+    await outputs.wait_for(lambda: len(outputs.of(lead, "mql-crossed")) == 1)
+    url = f"http://127.0.0.1:{acme_worker.settings.web_port}/leads/"
+    status, body = await asyncio.to_thread(http_get, url + lead + "/")
+    described = orjson.loads(body)
+    assert status == 200
+    assert (described["stage"], described["crossings"], described["qualifies"]) == ("mql", 1, True)
+    assert described["score"]["total"] == 70.0 and described["definition"] == "acme@1"
+    assert (await asyncio.to_thread(http_get, url + "nobody/"))[0] == 404
+
+
+def http_get(url: str) -> tuple[int, bytes]:
+    try:
+        with urllib.request.urlopen(url, timeout=10) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as error:
+        with error:
+            return error.code, error.read()
