@@ -11,8 +11,10 @@ import click
 
 from streamproc.contract import write_schemas
 from streamproc.definitions import DefinitionError, load_definition
+from streamproc.demo import demo
 from streamproc.localkafka.cli import broker
 from streamproc.settings import Settings
+from streamproc.simulation_cli import generate
 
 
 @click.group()
@@ -21,6 +23,8 @@ def main() -> None:
 
 
 main.add_command(broker)
+main.add_command(demo)
+main.add_command(generate)
 
 
 def _fail(message: str) -> NoReturn:

@@ -3,20 +3,18 @@ worker per definition. Nothing here skips: when the broker cannot start, the tes
 
 from __future__ import annotations
 
-import os
-import signal
 import socket
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
 from streamproc.settings import Settings
+from streamproc.worker_process import WorkerError, WorkerProcess
 from tests.integration.kafka_io import OutputCollector
 
 STREAMPROC = Path(sys.executable).parent / "streamproc"
@@ -63,47 +61,19 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     broker_cli("stop", "--data-dir", str(data_dir))
 
 
-@dataclass
-class RunningWorker:
-    settings: Settings
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def stop(self, timeout: float = 30) -> int:
-        if self.process.poll() is None:
-            os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait()
-        return self.process.returncode
-
-
-def start_worker(settings: Settings, log: Path, timeout: float = 90) -> RunningWorker:
+def start_worker(settings: Settings, log: Path, timeout: float = 90) -> WorkerProcess:
     """Run `streamproc worker` for `settings` and return once it has joined its group."""
-    env = {
-        **os.environ,
-        **{f"STREAMPROC_{k.upper()}": str(v) for k, v in settings.model_dump().items()},
-    }
-    with log.open("ab") as output:
-        process = subprocess.Popen(
-            [str(STREAMPROC), "worker"],
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-    worker = RunningWorker(settings, process, log)
+    worker = WorkerProcess(settings, log)
+    worker.start()
     deadline = time.monotonic() + timeout
-    while "[^Worker]: Ready" not in log.read_text(errors="replace"):
-        if process.poll() is not None or time.monotonic() > deadline:
-            worker.stop()
-            tail = log.read_text(errors="replace")[-3000:]
-            pytest.fail(
-                f"worker did not become ready (exit {process.returncode}); log tail:\n{tail}"
-            )
-        time.sleep(0.2)
+    try:
+        while not worker.is_ready():
+            if time.monotonic() > deadline:
+                raise worker.not_ready_error(timeout)
+            time.sleep(0.2)
+    except WorkerError as error:
+        worker.stop()
+        pytest.fail(str(error))
     return worker
 
 
@@ -120,7 +90,7 @@ def worker_settings(kafka: str, tmp_path: Path, definition: str) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def acme_worker(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningWorker]:
+def acme_worker(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
     """One worker on the Acme definition, shared by the scenarios (each uses its own leads)."""
     directory = tmp_path_factory.mktemp("acme-worker")
     worker = start_worker(worker_settings(kafka, directory, "acme"), directory / "worker.log")
@@ -129,7 +99,7 @@ def acme_worker(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
 
 
 @pytest.fixture
-async def outputs(acme_worker: RunningWorker) -> AsyncIterator[OutputCollector]:
+async def outputs(acme_worker: WorkerProcess) -> AsyncIterator[OutputCollector]:
     collector = OutputCollector(acme_worker.settings)
     await collector.start()
     yield collector

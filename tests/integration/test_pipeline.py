@@ -13,8 +13,8 @@ import orjson
 import pytest
 
 from streamproc.streaming.codec import encode
+from streamproc.worker_process import WorkerProcess
 from tests.builders import at, good_fit, visit
-from tests.integration.conftest import RunningWorker
 from tests.integration.kafka_io import OutputCollector, produce, wait_until_processed
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
@@ -31,7 +31,7 @@ def new_lead() -> str:
     return f"lead-{uuid.uuid4().hex[:10]}"
 
 
-async def send(worker: RunningWorker, *events: Any) -> None:
+async def send(worker: WorkerProcess, *events: Any) -> None:
     await produce(
         worker.settings,
         [(TOPIC_OF[type(e).__name__], e.lead_id.encode(), encode(e)) for e in events],
@@ -39,7 +39,7 @@ async def send(worker: RunningWorker, *events: Any) -> None:
 
 
 async def test_the_acme_example_crosses_with_its_score_breakdown(
-    acme_worker: RunningWorker, outputs: OutputCollector
+    acme_worker: WorkerProcess, outputs: OutputCollector
 ) -> None:
     lead = new_lead()
     second_view = visit(lead, at(3))
@@ -67,7 +67,7 @@ async def test_the_acme_example_crosses_with_its_score_breakdown(
 
 @pytest.mark.parametrize(("gap_hours", "crosses"), [(6 * 24 + 23, True), (7 * 24 + 1, False)])
 async def test_window_edges(
-    acme_worker: RunningWorker, outputs: OutputCollector, gap_hours: int, crosses: bool
+    acme_worker: WorkerProcess, outputs: OutputCollector, gap_hours: int, crosses: bool
 ) -> None:
     lead = new_lead()
     await send(
@@ -78,7 +78,7 @@ async def test_window_edges(
 
 
 async def test_duplicates_are_counted_once(
-    acme_worker: RunningWorker, outputs: OutputCollector
+    acme_worker: WorkerProcess, outputs: OutputCollector
 ) -> None:
     lead = new_lead()
     view = visit(lead, at(1))
@@ -94,7 +94,7 @@ async def test_duplicates_are_counted_once(
 
 
 async def test_out_of_order_events_cross_at_the_event_time_of_the_history(
-    acme_worker: RunningWorker, outputs: OutputCollector
+    acme_worker: WorkerProcess, outputs: OutputCollector
 ) -> None:
     lead = new_lead()
     late = visit(lead, at(2))
@@ -142,7 +142,7 @@ VALID_VISIT = {
     ],
 )
 async def test_bad_input_goes_to_dead_letters_and_the_worker_keeps_going(
-    acme_worker: RunningWorker, outputs: OutputCollector, topic: str, value: bytes, error: str
+    acme_worker: WorkerProcess, outputs: OutputCollector, topic: str, value: bytes, error: str
 ) -> None:
     key = new_lead()
     value = value.replace(b'"K"', f'"{key}"'.encode())
@@ -160,7 +160,7 @@ async def test_bad_input_goes_to_dead_letters_and_the_worker_keeps_going(
 
 
 async def test_the_worker_explains_a_lead_over_http(
-    acme_worker: RunningWorker, outputs: OutputCollector
+    acme_worker: WorkerProcess, outputs: OutputCollector
 ) -> None:
     lead = new_lead()
     await send(acme_worker, good_fit(lead, at()), visit(lead, at(1)), visit(lead, at(2)))

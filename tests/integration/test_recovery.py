@@ -3,8 +3,6 @@ crosses exactly once, with the same ids a clean run gives."""
 
 from __future__ import annotations
 
-import os
-import signal
 from pathlib import Path
 
 import pytest
@@ -35,8 +33,7 @@ async def test_state_survives_a_hard_kill(kafka: str, tmp_path: Path, store: str
     try:
         await produce(settings, messages[:2])
         await wait_until_processed(settings)
-        os.killpg(worker.process.pid, signal.SIGKILL)
-        worker.process.wait()
+        worker.kill()
         if store == "memory://":
             # Nothing survives in memory: the new worker must rebuild from the changelog.
             assert not any((tmp_path / "worker").rglob("*.sst"))

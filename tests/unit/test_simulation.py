@@ -1,0 +1,175 @@
+"""The simulated lead history: deterministic, valid, and realistic enough to test the worker."""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+
+import orjson
+import pytest
+from click.testing import CliRunner
+
+from streamproc.definitions import load_definition
+from streamproc.domain.events import (
+    INPUT_EVENTS,
+    ContentDownloaded,
+    InputEvent,
+    MqlCrossed,
+    PageVisited,
+    ProfileUpdated,
+)
+from streamproc.domain.lead import LeadState, decide
+from streamproc.simulation import SimulatedLead, SimulationConfig, simulate, simulated_leads
+from streamproc.simulation_cli import generate
+from streamproc.streaming.codec import decode_input, encode
+
+START = datetime(2026, 1, 5, tzinfo=UTC)
+CONFIG = SimulationConfig(start=START)
+Stream = list[tuple[str, InputEvent]]
+
+
+@pytest.fixture(scope="module")
+def stream() -> Stream:
+    return list(simulate(CONFIG))
+
+
+@pytest.fixture(scope="module")
+def leads() -> dict[str, SimulatedLead]:
+    return {lead.lead_id: lead for lead in simulated_leads(CONFIG)}
+
+
+def _wire(stream: Stream) -> list[tuple[str, bytes]]:
+    return [(topic, encode(event)) for topic, event in stream]
+
+
+def test_the_same_seed_gives_the_same_stream(stream: Stream) -> None:
+    assert _wire(list(simulate(SimulationConfig(start=START)))) == _wire(stream)
+    assert simulated_leads(CONFIG) == simulated_leads(SimulationConfig(start=START))
+
+
+def test_another_seed_gives_another_stream(stream: Stream) -> None:
+    other = list(simulate(SimulationConfig(start=START, seed=8)))
+    assert _wire(other) != _wire(stream)
+
+
+def test_every_event_decodes_as_its_topic_with_its_lead_id_as_key(stream: Stream) -> None:
+    for topic, event in stream:
+        assert isinstance(event, INPUT_EVENTS[topic])
+        assert re.fullmatch(r"lead-\d{5}", event.lead_id)
+        assert event.event_id.startswith(f"{event.lead_id}-")
+        assert decode_input(topic, event.lead_id.encode(), encode(event)) == event
+
+
+def test_timestamps_are_rfc3339_with_a_mix_of_offsets(stream: Stream) -> None:
+    stamps = [orjson.loads(encode(event))["occurred_at"] for _, event in stream]
+    pattern = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)"
+    assert all(re.fullmatch(pattern, stamp) for stamp in stamps)
+    offsets = Counter("Z" if stamp.endswith("Z") else stamp[-6:] for stamp in stamps)
+    assert offsets["Z"] > 0
+    assert len(offsets) >= 4
+
+
+def test_events_happen_within_the_simulated_days(stream: Stream) -> None:
+    end = START + timedelta(days=CONFIG.days)
+    assert all(START <= event.occurred_at < end for _, event in stream)
+
+
+def test_page_visits_are_most_frequent_then_profiles_downloads_and_demos(stream: Stream) -> None:
+    counts = Counter(topic for topic, _ in stream)
+    assert counts["page-visits"] > counts["lead-profiles"] > counts["downloads"]
+    assert counts["downloads"] > counts["demo-bookings"] > 0
+    assert "sales-actions" not in counts
+
+
+def test_downloads_include_the_roi_calculator_and_bottom_funnel_content(stream: Stream) -> None:
+    downloads = [event for _, event in stream if isinstance(event, ContentDownloaded)]
+    kinds = {(event.asset_type, event.funnel_stage) for event in downloads}
+    assert ("roi-calculator", "bottom") in kinds
+    assert {"top", "middle", "bottom"} <= {stage for _, stage in kinds}
+
+
+def test_most_leads_identify_and_some_update_their_profile_later(stream: Stream) -> None:
+    profiles = [event for _, event in stream if isinstance(event, ProfileUpdated)]
+    identified = {event.lead_id for event in profiles if event.email}
+    assert 0.6 * CONFIG.leads < len(identified) < CONFIG.leads
+    assert any(event.email is None and event.person for event in profiles)  # a title change
+    first_visits: dict[str, PageVisited] = {}
+    for _, event in stream:
+        if isinstance(event, PageVisited):
+            first_visits.setdefault(event.lead_id, event)
+    assert all(visit.anonymous_id for visit in first_visits.values())
+
+
+def test_duplicates_and_late_events_are_present_but_rare(stream: Stream) -> None:
+    first_seen: dict[str, InputEvent] = {}
+    duplicates = late = 0
+    newest = START
+    for _, event in stream:
+        if event.event_id in first_seen:
+            assert first_seen[event.event_id] == event  # a retry re-sends the same event
+            duplicates += 1
+        first_seen[event.event_id] = event
+        if event.occurred_at < newest:
+            late += 1
+            assert newest - event.occurred_at < timedelta(hours=5)
+        newest = max(newest, event.occurred_at)
+    assert 0 < duplicates < 0.02 * len(stream)
+    assert 0 < late < 0.03 * len(stream)
+
+
+def test_a_few_leads_make_many_of_the_events(stream: Stream) -> None:
+    per_lead = sorted(Counter(event.lead_id for _, event in stream).values(), reverse=True)
+    busiest_tenth = per_lead[: len(per_lead) // 10]
+    assert sum(busiest_tenth) > 0.3 * len(stream)
+    assert per_lead[0] > 10 * per_lead[len(per_lead) // 2]
+
+
+@pytest.mark.parametrize(("leads", "icp_share"), [(200, 0.3), (100, 0.5), (50, 0.0)])
+def test_the_icp_share_sets_how_many_leads_fit(leads: int, icp_share: float) -> None:
+    config = SimulationConfig(start=START, leads=leads, icp_share=icp_share)
+    personas = simulated_leads(config)
+    assert sum(lead.good_fit for lead in personas) == round(leads * icp_share)
+    for lead in personas:
+        size_fits = 50 <= (lead.company.employees or 0) <= 1000
+        industry_fits = lead.company.industry in ("saas", "software", "technology", "fintech")
+        assert size_fits and industry_fits if lead.good_fit else not size_fits
+
+
+def test_replaying_with_the_default_definition_crosses_mostly_good_fits(
+    stream: Stream, leads: dict[str, SimulatedLead]
+) -> None:
+    definition = load_definition("default")
+    states: dict[str, LeadState] = {}
+    crossings = []
+    for _, event in stream:
+        decision = decide(states.get(event.lead_id), event, definition)
+        states[event.lead_id] = decision.state
+        crossings += [out for out in decision.outputs if isinstance(out, MqlCrossed)]
+    crossed = {crossing.lead_id for crossing in crossings}
+    good_fits = {lead_id for lead_id, lead in leads.items() if lead.good_fit}
+    assert len(crossings) >= 10
+    assert len(crossed & good_fits) > 0.6 * len(crossed)
+    assert good_fits - crossed  # some good fits go quiet and never qualify
+
+
+def test_a_naive_start_is_refused() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        SimulationConfig(start=datetime(2026, 1, 5))
+
+
+def test_generate_prints_one_topic_and_event_a_line() -> None:
+    runner = CliRunner()
+    result = runner.invoke(generate, ["--leads", "5", "--days", "3", "--start", "2026-01-05"])
+    assert result.exit_code == 0, result.output
+    lines = [orjson.loads(line) for line in result.stdout_bytes.splitlines()]
+    expected = simulate(SimulationConfig(start=START, leads=5, days=3))
+    assert [(line["topic"], line["event"]) for line in lines] == [
+        (topic, orjson.loads(encode(event))) for topic, event in expected
+    ]
+
+
+def test_generate_refuses_a_start_that_is_not_a_date() -> None:
+    result = CliRunner().invoke(generate, ["--start", "yesterday"])
+    assert result.exit_code == 2
+    assert "not an ISO date" in result.output
