@@ -31,6 +31,12 @@ class Settings(BaseSettings):
         description="seconds before a silent worker loses its partitions; a restart after a "
         "crash waits this long for the group to let go of the dead member",
     )
+    action_grace: float = Field(
+        60.0,
+        gt=0,
+        description="seconds a sales action that is not allowed yet waits for the event that "
+        "would allow it (topics are read independently) before it goes to dead-letters",
+    )
     log_level: str = Field("info", description="worker log level")
 
     @property

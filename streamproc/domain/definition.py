@@ -262,6 +262,11 @@ class Definition(Part):
     queues: dict[str, Queue] = {"general": Queue()}
     routing: tuple[RoutingRule, ...] = (RoutingRule(rule="default", queue="general"),)
     reason_codes: tuple[str, ...] = DEFAULT_REASON_CODES
+    qualification_required: dict[str, frozenset[str]] = Field(
+        {},
+        description="answers a `qualify` action must carry to make an SQL, e.g. "
+        "budget: [confirmed]; compared case-insensitively",
+    )
 
     @model_validator(mode="after")
     def _consistent(self) -> Self:

@@ -123,6 +123,15 @@ class SalesActionTaken(InputEvent):
     amount: float | None = Field(None, ge=0)
 
 
+class ClockTicked(Event):
+    """Internal, on the worker's `sla-ticks` topic: the wall-clock time reached a lead's
+    deadline. Timers cannot write tables, so the timer sends this through the lead's own
+    partition and the agent applies it like any other event."""
+
+    lead_id: NonEmpty
+    at: AwareDatetime
+
+
 INPUT_EVENTS: dict[str, type[InputEvent]] = {
     "page-visits": PageVisited,
     "downloads": ContentDownloaded,

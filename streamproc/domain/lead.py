@@ -1,59 +1,47 @@
-"""A lead's state and the one function that applies an input event to it.
+"""The one function that applies an event to a lead: `decide`.
 
-`decide(state, event, definition)` is pure: it returns the new state and the events to
-publish. Applying the same history gives the same state and the same output ids, which is
-what makes a restart, a replay and a backtest agree with the live run.
+`decide(state, event, definition, rotation)` is pure: it returns the new state, the events to
+publish and the queue rotation after them. Applying the same history gives the same state and
+the same output ids, which is what makes a restart, a replay and a backtest agree.
 """
 
 from __future__ import annotations
 
-import bisect
-from dataclasses import dataclass
-from datetime import UTC, datetime
-from uuid import NAMESPACE_URL, uuid5
-
-from pydantic import BaseModel, ConfigDict
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
 
 from streamproc.domain import lifecycle
 from streamproc.domain.definition import Definition
 from streamproc.domain.events import (
-    ContentDownloaded,
-    DemoBooked,
+    ClockTicked,
     InputEvent,
     MqlCrossed,
     OutputEvent,
-    PageVisited,
     ProfileUpdated,
     SalesActionTaken,
     Stage,
-    StageChanged,
 )
-from streamproc.domain.scoring import MS_PER_SECOND, Hit, score_lead
+from streamproc.domain.intake import is_duplicate, merge_profile, record_hits
+from streamproc.domain.lifecycle import DisallowedActionError, DomainError
+from streamproc.domain.scoring import score_lead
+from streamproc.domain.state import LeadState, ParkedAction, Rotation, from_ms, output_id, to_ms
+from streamproc.domain.transition import Refusal, Transitions
 
-_OUTPUT_IDS = uuid5(NAMESPACE_URL, "https://streamproc.dev/output-events")
+PARK_GRACE_MS = 60_000
+"""How long a sales action that is not allowed yet waits for the event that would allow it."""
+PARKED_AT_MOST = 8
+"""More waiting actions than this for one lead are refused at once: memory stays bounded."""
 
 
-class LeadState(BaseModel):
-    """Everything the worker keeps about one lead. Bounded in size whatever its traffic."""
+@dataclass(frozen=True)
+class Arrival:
+    """How an event reached the worker: on the receiving clock, from where, how long a sales
+    action that is not allowed yet may wait. Without it (a replay) the event time stands in."""
 
-    model_config = ConfigDict(frozen=True)
-
-    lead_id: str
-    stage: Stage = Stage.VISITOR
-    highest_stage: Stage = Stage.VISITOR
-    transitions: int = 0
-    crossings: int = 0
-    clock_ms: int | None = None
-    """The newest event time seen for this lead."""
-    profile: dict[str, str | int | float] = {}
-    profile_times: dict[str, int] = {}
-    """Event time of the update that set each profile field: the newest update wins."""
-    hits: dict[str, tuple[Hit, ...]] = {}
-    """Per signal, the matching events that can still count, oldest first."""
-    intent_since_ms: int | None = None
-    """After a recycle only intent newer than this counts towards the next crossing."""
-    action_ids: tuple[str, ...] = ()
-    """The newest sales-action event ids, to count a repeated action once."""
+    received_ms: int
+    origin: Mapping[str, Any] = field(default_factory=dict)
+    grace_ms: int = PARK_GRACE_MS
 
 
 @dataclass(frozen=True)
@@ -61,107 +49,25 @@ class Decision:
     state: LeadState
     outputs: tuple[OutputEvent, ...] = ()
     duplicate: bool = False
+    rotation: Rotation = field(default_factory=Rotation)
+    refused: tuple[Refusal, ...] = ()
+    """Parked inputs given up on: each goes to dead-letters."""
 
 
-def to_ms(moment: datetime) -> int:
-    return round(moment.timestamp() * MS_PER_SECOND)
-
-
-def from_ms(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / MS_PER_SECOND, tz=UTC)
-
-
-def output_id(*parts: object) -> str:
-    """A deterministic event id for an output: the same parts always give the same id."""
-    return str(uuid5(_OUTPUT_IDS, "/".join(str(part) for part in parts)))
-
-
-def matching_signals(event: InputEvent, definition: Definition) -> list[str]:
-    """The names of the definition's signals that this event counts towards."""
-    names = []
-    for name, signal in definition.intent.signals.items():
-        if isinstance(event, PageVisited):
-            matches = signal.topic == "page-visits" and (
-                signal.url_regex is None or signal.url_regex.search(event.url) is not None
-            )
-        elif isinstance(event, ContentDownloaded):
-            matches = (
-                signal.topic == "downloads"
-                and (signal.asset_id is None or event.asset_id in signal.asset_id)
-                and (signal.asset_type is None or (event.asset_type or "") in signal.asset_type)
-                and (signal.funnel_stage is None or event.funnel_stage in signal.funnel_stage)
-            )
-        else:
-            matches = isinstance(event, DemoBooked) and signal.topic == "demo-bookings"
-        if matches:
-            names.append(name)
-    return names
-
-
-def _is_duplicate(state: LeadState, event: InputEvent) -> bool:
-    if isinstance(event, SalesActionTaken):
-        return event.event_id in state.action_ids
-    return any(event_id == event.event_id for hits in state.hits.values() for _, event_id in hits)
-
-
-def _merge_profile(state: LeadState, event: ProfileUpdated, at_ms: int) -> LeadState:
-    profile, times = dict(state.profile), dict(state.profile_times)
-    for name, value in event.attributes().items():
-        if at_ms >= times.get(name, at_ms):
-            profile[name], times[name] = value, at_ms
-    return state.model_copy(update={"profile": profile, "profile_times": times})
-
-
-def _record_hits(
-    state: LeadState, event: InputEvent, at_ms: int, definition: Definition
-) -> LeadState:
-    """Add the event to each signal it matches; forget hits that can no longer count.
-
-    A hit is kept while it is among the signal's `events_kept` newest and younger than two of
-    the longest windows: one window for it to count in, one of allowed lateness, so that an
-    event arriving up to a window late is still scored at its own event time.
-    """
-    clock = max(at_ms, state.clock_ms or at_ms)
-    horizon = clock - 2 * int(definition.longest_window.total_seconds() * MS_PER_SECOND)
-    hits = dict(state.hits)
-    for name in matching_signals(event, definition) if at_ms > horizon else ():
-        kept = list(hits.get(name, ()))
-        bisect.insort(kept, (at_ms, event.event_id))
-        hits[name] = tuple(hit for hit in kept[-definition.events_kept[name] :] if hit[0] > horizon)
-    return state.model_copy(update={"hits": hits, "clock_ms": clock})
-
-
-def _change_stage(
-    state: LeadState, to: Stage, at_ms: int, cause: InputEvent, actor: str, reason: str | None
-) -> tuple[LeadState, StageChanged]:
-    change = StageChanged(
-        event_id=output_id(state.lead_id, "stage", state.transitions + 1),
-        lead_id=state.lead_id,
-        occurred_at=from_ms(at_ms),
-        from_stage=state.stage,
-        to_stage=to,
-        cause_event_id=cause.event_id,
-        reason_code=reason,
-        actor=actor,
+def _decision(run: Transitions) -> Decision:
+    return Decision(
+        run.state, tuple(run.outputs), rotation=run.rotation, refused=tuple(run.refused)
     )
-    new_state = state.model_copy(
-        update={
-            "stage": to,
-            "highest_stage": lifecycle.higher(state.highest_stage, to),
-            "transitions": state.transitions + 1,
-        }
-    )
-    return new_state, change
 
 
-def _cross_mql(
-    state: LeadState, cause: InputEvent, at_ms: int, definition: Definition
-) -> tuple[LeadState, tuple[OutputEvent, ...]]:
+def _cross_mql(run: Transitions, cause: InputEvent, at_ms: int) -> None:
     """Cross into MQL at the first moment from `at_ms` on when score and gates qualify.
 
     The moments are the event's own time and every later kept hit, so an event that arrives
-    late still crosses at the event time where the history says the lead qualified.
+    late still crosses at the event time where the history says the lead qualified. After a
+    recycle only intent newer than the recycle counts.
     """
+    state, definition = run.state, run.definition
     since = state.intent_since_ms
     hits = {
         name: tuple(hit for hit in kept if since is None or hit[0] > since)
@@ -173,66 +79,123 @@ def _cross_mql(
         if not evaluation.qualifies:
             continue
         crossing = state.crossings + 1
-        crossed = MqlCrossed(
-            event_id=output_id(state.lead_id, "mql-crossed", definition.name, crossing),
-            lead_id=state.lead_id,
-            occurred_at=from_ms(moment),
-            score=evaluation.score,
-            threshold=definition.threshold,
-            definition=definition.label,
-            contributions=evaluation.contributions,
-            gates_met=evaluation.gates_met,
-            trigger_event_id=cause.event_id,
-            lane=lifecycle.lane_of(state.profile),
-            crossing=crossing,
+        run.outputs.append(
+            MqlCrossed(
+                event_id=output_id(state.lead_id, "mql-crossed", definition.name, crossing),
+                lead_id=state.lead_id,
+                occurred_at=from_ms(moment),
+                score=evaluation.score,
+                threshold=definition.threshold,
+                definition=definition.label,
+                contributions=evaluation.contributions,
+                gates_met=evaluation.gates_met,
+                trigger_event_id=cause.event_id,
+                lane=lifecycle.lane_of(state.profile),
+                crossing=crossing,
+            )
         )
-        state, change = _change_stage(
-            state.model_copy(update={"crossings": crossing}),
-            Stage.MQL,
-            moment,
-            cause,
-            "system",
-            None,
-        )
-        return state, (crossed, change)
-    return state, ()
+        run.state = state.model_copy(update={"crossings": crossing})
+        run.enter(Stage.MQL, moment, cause.event_id, "system", None)
+        return
 
 
-def decide(state: LeadState | None, event: InputEvent, definition: Definition) -> Decision:
-    """Apply one input event to a lead: the new state and the events to publish.
+def _act(run: Transitions, action: SalesActionTaken, at_ms: int) -> None:
+    """A rep's action: remembered for de-duplication, then the stage table decides."""
+    state = run.state
+    move = lifecycle.next_stage(
+        state.stage, lifecycle.lane_of(state.profile), action, run.definition
+    )
+    recent = (*state.action_ids, action.event_id)[-lifecycle.ACTIONS_KEPT :]
+    run.state = state.model_copy(update={"action_ids": recent})
+    if move is None:
+        run.settle(contacted=action.action == "contacted")
+        return
+    run.enter(move, at_ms, action.event_id, action.rep_id or "unknown", action.reason_code)
+    if move is Stage.RECYCLED:
+        run.state = run.state.model_copy(update={"intent_since_ms": at_ms})
 
-    A repeated `event_id` changes nothing. A profile with an email turns a visitor into a
-    lead; a lead (or a recycled lead) whose score and gates qualify crosses into MQL. A sales
-    action moves the stage by the table in `lifecycle`; one the table does not allow raises
-    `lifecycle.DisallowedActionError` and changes nothing.
+
+def _park(
+    run: Transitions, action: SalesActionTaken, arrival: Arrival, error: DisallowedActionError
+) -> None:
+    if len(run.state.parked) >= PARKED_AT_MOST:
+        raise error
+    waiting = ParkedAction(
+        action=action,
+        origin=dict(arrival.origin),
+        expires_ms=arrival.received_ms + arrival.grace_ms,
+        reason=str(error),
+    )
+    run.state = run.state.model_copy(update={"parked": (*run.state.parked, waiting)})
+
+
+def _retry_parked(run: Transitions) -> None:
+    """Apply, in event-time order, every waiting action that the lead's stage now allows."""
+    progressed = True
+    while progressed:
+        progressed = False
+        for waiting in sorted(run.state.parked, key=lambda p: p.action.occurred_at):
+            rest = tuple(p for p in run.state.parked if p is not waiting)
+            before = run.state
+            run.state = run.state.model_copy(update={"parked": rest})
+            try:
+                _act(run, waiting.action, to_ms(waiting.action.occurred_at))
+            except DisallowedActionError:
+                run.state = before
+                continue
+            except DomainError as error:  # allowed now, but wrong in itself
+                run.refused.append(Refusal(waiting.origin, str(error)))
+            progressed = True
+            break
+
+
+def _expire_parked(run: Transitions, now_ms: int) -> None:
+    expired = [p for p in run.state.parked if p.expires_ms <= now_ms]
+    if expired:
+        kept = tuple(p for p in run.state.parked if p.expires_ms > now_ms)
+        run.state = run.state.model_copy(update={"parked": kept})
+        run.refused.extend(Refusal(p.origin, p.reason) for p in expired)
+
+
+def decide(
+    state: LeadState | None,
+    event: InputEvent | ClockTicked,
+    definition: Definition,
+    rotation: Rotation | None = None,
+    arrival: Arrival | None = None,
+) -> Decision:
+    """Apply one event to a lead: the new state, the events to publish, the queue rotation.
+
+    A repeated `event_id` changes nothing. Every event first checks the lead's SLA deadlines
+    against its event time (a tick, against its clock): a reaction owed before then is a
+    breach. A profile with an email turns a visitor into a lead; a lead (or a recycled lead)
+    whose score and gates qualify crosses into MQL and is routed. A sales action moves the
+    stage by the table in `lifecycle`. One the table does not allow yet waits (see
+    `ParkedAction`) and is refused when its wait is over; one that is wrong in itself (a
+    missing reason code) raises a `lifecycle.DomainError` and changes nothing.
     """
     state = state or LeadState(lead_id=event.lead_id)
-    if _is_duplicate(state, event):
-        return Decision(state, duplicate=True)
+    run = Transitions(state, definition, rotation or Rotation())
+    if isinstance(event, ClockTicked):
+        run.check_deadlines(to_ms(event.at))
+        _expire_parked(run, to_ms(event.at))
+        return _decision(run)
+    if is_duplicate(state, event):
+        return Decision(state, duplicate=True, rotation=run.rotation)
     at_ms = to_ms(event.occurred_at)
+    run.check_deadlines(at_ms)
     if isinstance(event, SalesActionTaken):
-        move = lifecycle.next_stage(
-            state.stage, lifecycle.lane_of(state.profile), event, definition
-        )
-        state = state.model_copy(
-            update={"action_ids": (*state.action_ids, event.event_id)[-lifecycle.ACTIONS_KEPT :]}
-        )
-        if move is None:
-            return Decision(state)
-        state, change = _change_stage(
-            state, move, at_ms, event, event.rep_id or "unknown", event.reason_code
-        )
-        if move is Stage.RECYCLED:
-            state = state.model_copy(update={"intent_since_ms": at_ms})
-        return Decision(state, (change,))
-    if isinstance(event, ProfileUpdated):
-        state = _merge_profile(state, event, at_ms)
-    state = _record_hits(state, event, at_ms, definition)
-    outputs: list[OutputEvent] = []
-    if state.stage is Stage.VISITOR and "email" in state.profile:
-        state, change = _change_stage(state, Stage.LEAD, at_ms, event, "system", None)
-        outputs.append(change)
-    if state.stage in (Stage.LEAD, Stage.RECYCLED):
-        state, crossed = _cross_mql(state, event, at_ms, definition)
-        outputs.extend(crossed)
-    return Decision(state, tuple(outputs))
+        try:
+            _act(run, event, at_ms)
+        except DisallowedActionError as error:
+            _park(run, event, arrival or Arrival(received_ms=at_ms), error)
+    else:
+        if isinstance(event, ProfileUpdated):
+            run.state = merge_profile(run.state, event, at_ms)
+        run.state = record_hits(run.state, event, at_ms, definition)
+        if run.state.stage is Stage.VISITOR and "email" in run.state.profile:
+            run.enter(Stage.LEAD, at_ms, event.event_id, "system", None)
+        if run.state.stage in (Stage.LEAD, Stage.RECYCLED):
+            _cross_mql(run, event, at_ms)
+    _retry_parked(run)
+    return _decision(run)

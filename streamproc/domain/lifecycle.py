@@ -54,6 +54,10 @@ class ReasonCodeError(DomainError):
     pass
 
 
+class QualificationError(DomainError):
+    pass
+
+
 def lane_of(profile: Mapping[str, object]) -> Lane:
     return cast(Lane, profile.get("lane", "inbound"))
 
@@ -71,7 +75,8 @@ def next_stage(
 
     Raises DisallowedActionError when the stage table does not allow the action (an inbound
     lead must pass MQL before `qualify`; only the outbound lane may skip it) and
-    ReasonCodeError when a rejection lacks a reason code from the definition's taxonomy.
+    ReasonCodeError when a rejection lacks a reason code from the definition's taxonomy, and
+    QualificationError when a `qualify` lacks an answer the definition requires.
     """
     records_only = action.action == "contacted"
     allowed = CONTACT_STAGES if records_only else tuple(TRANSITIONS[action.action])
@@ -87,4 +92,19 @@ def next_stage(
             f"action {action.action} needs a reason code from the definition "
             f"({', '.join(definition.reason_codes)}), got {given}"
         )
+    if action.action == "qualify":
+        _check_qualification(action, definition)
     return None if records_only else TRANSITIONS[action.action][stage]
+
+
+def _check_qualification(action: SalesActionTaken, definition: Definition) -> None:
+    answers = {
+        key.lower(): str(value).lower() for key, value in (action.qualification or {}).items()
+    }
+    for question, accepted in definition.qualification_required.items():
+        if answers.get(question.lower()) not in {answer.lower() for answer in accepted}:
+            given = answers.get(question.lower(), "no answer")
+            raise QualificationError(
+                f"qualify needs {question} to be {' or '.join(sorted(accepted))} in the "
+                f"qualification under definition {definition.label}, got {given}"
+            )

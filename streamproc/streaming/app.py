@@ -1,7 +1,7 @@
-"""The Faust application: topics, the lead-state table and the agent that drives the domain.
+"""The Faust application: topics, tables, the agent that drives the domain, the SLA timer.
 
-The agent is thin on purpose: decode the message, call `decide`, store the new state, send
-what the domain returned. Bad input goes to `dead-letters`; anything else propagates.
+The agent is thin on purpose: decode the message, call `decide`, store what changed, send
+what the domain returned. Bad input goes to `dead-letters`; anything else stops the worker.
 """
 
 from __future__ import annotations
@@ -17,13 +17,16 @@ import mode
 
 from streamproc.definitions import load_definition
 from streamproc.domain.definition import Definition
-from streamproc.domain.events import OutputEvent
-from streamproc.domain.lead import LeadState, decide
+from streamproc.domain.events import ClockTicked, DeadLettered, OutputEvent
+from streamproc.domain.lead import Arrival, decide
 from streamproc.domain.lifecycle import DomainError
+from streamproc.domain.state import to_ms
 from streamproc.settings import Settings
-from streamproc.streaming.codec import InputError, decode_input, encode
+from streamproc.streaming.codec import TICKS_TOPIC, InputError, decode_input, encode
 from streamproc.streaming.deadletters import dead_letter
-from streamproc.streaming.topics import INPUT_TOPICS, OUTPUT_TOPICS, TOPIC_OF
+from streamproc.streaming.lead_store import LeadStore
+from streamproc.streaming.sla_timer import SlaTimer
+from streamproc.streaming.topics import CONSUMED_TOPICS, OUTPUT_TOPICS, TOPIC_OF
 from streamproc.web.leads import add_lead_view
 
 log = logging.getLogger(__name__)
@@ -37,6 +40,8 @@ RAW: dict[str, Any] = {
     "key_serializer": "raw",
     "value_serializer": "raw",
 }
+SLA_TIMER_INTERVAL = 1.0
+"""Seconds between scans for passed deadlines: a breach is published about this late."""
 
 
 @dataclass(frozen=True)
@@ -57,16 +62,14 @@ class Pipeline:
     app: faust.App
     definition: Definition
     settings: Settings
-    lead_states: Any
-    inputs: Any
+    store: LeadStore
     outputs: dict[str, Any]
     agent: Any
+    sla_timer: SlaTimer
 
 
-def create_app(settings: Settings, definition: Definition | None = None) -> Pipeline:
-    """Build the Faust app for `settings`; the definition defaults to `settings.definition`."""
-    definition = definition or load_definition(settings.definition)
-    app = faust.App(
+def _faust_app(settings: Settings) -> faust.App:
+    return faust.App(
         settings.topic(settings.app_id),
         broker=f"kafka://{settings.bootstrap_servers}",
         store=settings.store,
@@ -82,53 +85,60 @@ def create_app(settings: Settings, definition: Definition | None = None) -> Pipe
         broker_heartbeat_interval=settings.session_timeout / 10,
         autodiscover=False,
     )
-    inputs = app.topic(*(settings.topic(name) for name in INPUT_TOPICS), **RAW)
+
+
+def create_app(settings: Settings, definition: Definition | None = None) -> Pipeline:
+    """Build the Faust app for `settings`; the definition defaults to `settings.definition`."""
+    definition = definition or load_definition(settings.definition)
+    app = _faust_app(settings)
+    inputs = app.topic(*(settings.topic(name) for name in CONSUMED_TOPICS), **RAW)
     outputs = {name: app.topic(settings.topic(name), **RAW) for name in OUTPUT_TOPICS}
-    # bytes keys and values get Faust's raw codec in the changelog.
-    lead_states = app.Table(
-        "lead-states",
-        default=None,
-        partitions=settings.partitions,
-        key_type=bytes,
-        value_type=bytes,
-    )
+    ticks = app.topic(settings.topic(TICKS_TOPIC), **RAW)
+    store = LeadStore.create(app, settings)
     prefix_length = len(settings.topic_prefix)
+    grace_ms = round(settings.action_grace * 1000)
+
+    def letter_for(message: Any, error: Exception | None = None) -> DeadLettered:
+        return dead_letter(
+            message.topic, message.partition, message.offset, message.key, message.value, error
+        )
+
+    async def send_dead_letter(letter: DeadLettered) -> None:
+        where = f"{letter.topic}[{letter.partition}]@{letter.offset}"
+        log.warning("dead letter %s: %s", where, letter.error)
+        await outputs["dead-letters"].send(key=(letter.key or "").encode(), value=encode(letter))
+
+    def arrival(message: Any, topic: str) -> Arrival | None:
+        """Only sales actions may wait for an earlier event; they keep their origin for it."""
+        if topic != "sales-actions":
+            return None
+        origin = letter_for(message).model_dump(
+            include={"topic", "partition", "offset", "key", "value"}
+        )
+        return Arrival(to_ms(datetime.now(UTC)), origin, grace_ms)
 
     async def score_lead_events(stream: faust.StreamT[bytes]) -> AsyncIterator[Outcome]:
-        """Apply each input event to its lead and publish what changed."""
+        """Apply each input event (or timer tick) to its lead and publish what changed."""
         async for event in stream.events():
             message = event.message
             topic = message.topic[prefix_length:]
             try:
                 lead_event = decode_input(topic, message.key, message.value)
-                stored = lead_states.get(message.key)
-                state = LeadState.model_validate_json(stored) if stored else None
-                decision = decide(state, lead_event, definition)
+                state, rotation = store.load(message.key, message.partition)
+                decision = decide(state, lead_event, definition, rotation, arrival(message, topic))
             except (InputError, DomainError) as error:
-                log.warning(
-                    "dead letter %s[%s]@%s: %s",
-                    message.topic,
-                    message.partition,
-                    message.offset,
-                    error,
-                )
-                failed = dead_letter(
-                    message.topic,
-                    message.partition,
-                    message.offset,
-                    message.key,
-                    message.value,
-                    error,
-                    datetime.now(UTC),
-                )
-                await outputs["dead-letters"].send(key=message.key, value=encode(failed))
+                await send_dead_letter(letter_for(message, error))
                 yield Outcome(topic, message.offset, error=str(error))
                 continue
-            if not decision.duplicate:
-                lead_states[message.key] = encode(decision.state)
+            store.save(message.key, message.partition, state, rotation, decision)
+            for refusal in decision.refused:
+                await send_dead_letter(
+                    DeadLettered(**refusal.origin, error=refusal.error, failed_at=datetime.now(UTC))
+                )
             for output in decision.outputs:
-                topic_out = outputs[TOPIC_OF[type(output)]]
-                await topic_out.send(key=output.lead_id.encode(), value=encode(output))
+                await outputs[TOPIC_OF[type(output)]].send(
+                    key=output.lead_id.encode(), value=encode(output)
+                )
             yield Outcome(topic, message.offset, decision.outputs, decision.duplicate)
 
     # An unexpected error stops the worker instead of restarting the agent: a restarted agent
@@ -136,5 +146,18 @@ def create_app(settings: Settings, definition: Definition | None = None) -> Pipe
     agent = app.agent(
         inputs, name="score_lead_events", supervisor_strategy=mode.CrashingSupervisor
     )(score_lead_events)
-    add_lead_view(app, lead_states, definition)
-    return Pipeline(app, definition, settings, lead_states, inputs, outputs, agent)
+
+    async def send_tick(key: bytes, tick: ClockTicked) -> None:
+        await ticks.send(key=key, value=encode(tick))
+
+    sla_timer = SlaTimer(send_tick)
+
+    async def tick_overdue_leads() -> None:
+        sent = await sla_timer.tick_overdue(list(store.deadlines.items()), datetime.now(UTC))
+        if sent:
+            log.info("sent %d SLA ticks", sent)
+
+    app.timer(interval=SLA_TIMER_INTERVAL)(tick_overdue_leads)
+
+    add_lead_view(app, store.lead_states, definition)
+    return Pipeline(app, definition, settings, store, outputs, agent, sla_timer)

@@ -7,7 +7,7 @@ import base64
 import orjson
 from pydantic import BaseModel, ValidationError
 
-from streamproc.domain.events import INPUT_EVENTS, InputEvent
+from streamproc.domain.events import INPUT_EVENTS, ClockTicked, InputEvent
 
 
 class InputError(Exception):
@@ -37,13 +37,21 @@ def _describe(error: ValidationError) -> str:
     return "; ".join(problems)
 
 
-def decode_input(topic: str, key: bytes | None, value: bytes | None) -> InputEvent:
+TICKS_TOPIC = "sla-ticks"
+"""The worker's internal topic of SLA timer ticks, co-partitioned with the inputs."""
+_MODELS: dict[str, type[InputEvent] | type[ClockTicked]] = {
+    **INPUT_EVENTS,
+    TICKS_TOPIC: ClockTicked,
+}
+
+
+def decode_input(topic: str, key: bytes | None, value: bytes | None) -> InputEvent | ClockTicked:
     """Decode a message of input topic `topic` (without prefix) into its event.
 
     Raises InputError when the value is not JSON, fails the topic's schema, or carries a
     `lead_id` that differs from the message key (DESIGN.md: the key is the lead id).
     """
-    model = INPUT_EVENTS[topic]
+    model = _MODELS[topic]
     if value is None:
         raise InputError(f"the message on {topic} has no value; expected a {model.__name__} event")
     try:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 from streamproc.domain.events import DeadLettered
 from streamproc.streaming.codec import text_or_base64
@@ -14,8 +14,8 @@ def dead_letter(
     offset: int,
     key: bytes | None,
     value: bytes | None,
-    error: Exception,
-    failed_at: datetime,
+    error: Exception | None = None,
+    failed_at: datetime | None = None,
 ) -> DeadLettered:
     """The dead-letter record for a message at `topic[partition]@offset` that failed."""
     return DeadLettered(
@@ -24,6 +24,6 @@ def dead_letter(
         offset=offset,
         key=text_or_base64(key),
         value=text_or_base64(value),
-        error=str(error),
-        failed_at=failed_at,
+        error=str(error) if error else "",
+        failed_at=failed_at or datetime.now(UTC),
     )

@@ -14,8 +14,11 @@ from streamproc.domain.events import (
     StageChanged,
 )
 from streamproc.settings import Settings
+from streamproc.streaming.codec import TICKS_TOPIC
 
 INPUT_TOPICS = tuple(INPUT_EVENTS)
+CONSUMED_TOPICS = (*INPUT_TOPICS, TICKS_TOPIC)
+"""What the agent reads: the inputs and the timer's ticks, all co-partitioned."""
 OUTPUT_TOPICS = tuple(OUTPUT_EVENTS)
 TOPIC_OF: dict[type[OutputEvent], str] = {
     MqlCrossed: "mql-crossed",
@@ -33,10 +36,10 @@ class TopicError(Exception):
 async def ensure_topics(settings: Settings) -> None:
     """Create every input and output topic that is missing, with `settings.partitions`.
 
-    Input topics that already exist must all have the same partition count: a lead's events
-    must land in the partition of one worker, together with its state.
+    Input topics (and the internal `sla-ticks`) must all have the same partition count: a
+    lead's events must land in the partition of one worker, together with its state.
     """
-    names = [settings.topic(name) for name in (*INPUT_TOPICS, *OUTPUT_TOPICS)]
+    names = [settings.topic(name) for name in (*CONSUMED_TOPICS, *OUTPUT_TOPICS)]
     admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     await admin.start()
     try:
@@ -46,7 +49,7 @@ async def ensure_topics(settings: Settings) -> None:
             await admin.create_topics(
                 [NewTopic(name, settings.partitions, settings.replication) for name in missing]
             )
-        inputs = [settings.topic(name) for name in INPUT_TOPICS]
+        inputs = [settings.topic(name) for name in CONSUMED_TOPICS]
         described = await admin.describe_topics(inputs)
         counts = {item["topic"]: len(item["partitions"]) for item in described}
         if len(set(counts.values())) > 1:

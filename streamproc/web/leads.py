@@ -11,8 +11,8 @@ import faust
 from faust.web import Request, Response, View
 
 from streamproc.domain.definition import Definition
-from streamproc.domain.lead import LeadState, from_ms
 from streamproc.domain.scoring import score_lead
+from streamproc.domain.state import LeadState, from_ms
 
 
 def describe_lead(state: LeadState, definition: Definition) -> dict[str, Any]:

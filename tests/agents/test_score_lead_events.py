@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import orjson
 
-from streamproc.domain.lead import LeadState
+from streamproc.domain.events import ClockTicked
+from streamproc.domain.state import LeadState
 from streamproc.streaming.codec import encode
 from tests.agents.conftest import AgentHarness
-from tests.builders import at, good_fit, visit
+from tests.builders import at, demo, good_fit, visit
 
 
 async def put_event(harness: AgentHarness, topic: str, event: Any) -> None:
@@ -31,7 +33,7 @@ async def test_an_acme_lead_crosses_and_its_state_is_stored(harness: AgentHarnes
         ("lead", "mql"),
     ]
     assert all(key == b"L1" for _, key, _ in harness.sent)
-    state = LeadState.model_validate_json(harness.pipeline.lead_states[b"L1"])
+    state = LeadState.model_validate_json(harness.pipeline.store.lead_states[b"L1"])
     assert (state.stage, state.crossings) == ("mql", 1)
 
 
@@ -65,7 +67,52 @@ async def test_a_disallowed_sales_action_is_a_dead_letter_naming_stage_and_actio
         "action": "close_won",
         "rep_id": "r",
     }
-    await harness.put("sales-actions", b"L4", orjson.dumps(action))
+    value = orjson.dumps(action)
+    await harness.put("sales-actions", b"L4", value)
+    assert harness.sent_to("dead-letters") == []  # it waits for an event that may allow it
+    waited = datetime.now(UTC) + timedelta(seconds=harness.pipeline.settings.action_grace + 1)
+    await harness.put("sla-ticks", b"L4", encode(ClockTicked(lead_id="L4", at=waited)))
     [letter] = harness.sent_to("dead-letters")
     assert letter["error"].startswith("action close_won is not allowed for a lead in stage visitor")
-    assert b"L4" not in harness.pipeline.lead_states
+    assert (letter["topic"], letter["value"], letter["key"]) == (
+        "agent-test.sales-actions",
+        value.decode(),
+        "L4",
+    )
+    state = LeadState.model_validate_json(harness.pipeline.store.lead_states[b"L4"])
+    assert (state.stage, state.parked, state.transitions) == ("visitor", (), 0)
+    assert b"L4" not in harness.pipeline.store.deadlines
+
+
+async def test_a_tick_after_the_deadline_publishes_one_breach_and_clears_the_index(
+    harness: AgentHarness,
+) -> None:
+    await put_event(harness, "lead-profiles", good_fit("L5", at()))
+    await put_event(harness, "page-visits", visit("L5", at(1)))
+    await put_event(harness, "page-visits", visit("L5", at(2)))
+    [routed] = harness.sent_to("lead-routing")
+    assert (routed["queue"], routed["rep_id"]) == ("acme-inbound", "acme-rep-1")
+    deadlines = harness.pipeline.store.deadlines
+    assert int(deadlines[b"L5"]) == round(at(3).timestamp() * 1000)
+    tick = ClockTicked(lead_id="L5", at=at(3, hours=1))
+    await harness.put("sla-ticks", b"L5", encode(tick))
+    await harness.put("sla-ticks", b"L5", encode(tick))
+    [breach] = harness.sent_to("sla-breaches")
+    assert (breach["sla"], breach["queue"], breach["deadline"]) == (
+        "mql_review",
+        "acme-inbound",
+        "2026-03-05T09:00:00Z",
+    )
+    assert b"L5" not in deadlines
+
+
+async def test_round_robin_is_kept_per_partition(harness: AgentHarness) -> None:
+    for lead in ("R1", "R2", "R3"):
+        await put_event(harness, "lead-profiles", good_fit(lead, at()))
+        await put_event(harness, "demo-bookings", demo(lead, at(1)))
+    assert [r["rep_id"] for r in harness.sent_to("lead-routing")] == [
+        "acme-rep-1",
+        "acme-rep-2",
+        "acme-rep-1",
+    ]
+    assert b"0" in harness.pipeline.store.rotations  # the test context delivers on partition 0

@@ -86,6 +86,7 @@ def worker_settings(kafka: str, tmp_path: Path, definition: str) -> Settings:
         web_port=free_ports(1)[0],
         partitions=4,
         session_timeout=6,  # the broker's minimum: a restart after SIGKILL rejoins quickly
+        action_grace=5,  # all inputs of a test are produced within a second or two
     )
 
 
@@ -96,6 +97,23 @@ def acme_worker(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterato
     worker = start_worker(worker_settings(kafka, directory, "acme"), directory / "worker.log")
     yield worker
     worker.stop()
+
+
+@pytest.fixture(scope="session")
+def default_worker(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
+    """One worker on the default definition (several sales queues), for lifecycle scenarios."""
+    directory = tmp_path_factory.mktemp("default-worker")
+    worker = start_worker(worker_settings(kafka, directory, "default"), directory / "worker.log")
+    yield worker
+    worker.stop()
+
+
+@pytest.fixture
+async def default_outputs(default_worker: WorkerProcess) -> AsyncIterator[OutputCollector]:
+    collector = OutputCollector(default_worker.settings)
+    await collector.start()
+    yield collector
+    await collector.stop()
 
 
 @pytest.fixture

@@ -150,6 +150,8 @@ async def test_bad_input_goes_to_dead_letters_and_the_worker_keeps_going(
     await produce(acme_worker.settings, [(topic, key.encode(), value)])
     await send(acme_worker, follow_up)
     await outputs.wait_for(lambda: len(outputs.of(key, "lead-stage-changes")) == 1)
+    # A sales action the stage does not allow first waits STREAMPROC_ACTION_GRACE seconds.
+    await outputs.wait_for(lambda: len(outputs.of(key, "dead-letters")) == 1, timeout=30)
     [letter] = outputs.of(key, "dead-letters")
     assert letter["topic"] == acme_worker.settings.topic(topic)
     assert letter["value"] == value.decode()

@@ -5,10 +5,11 @@ from __future__ import annotations
 import pytest
 
 from streamproc.definitions import load_definition
-from streamproc.domain.events import MqlCrossed, Stage, StageChanged
-from streamproc.domain.lead import LeadState, decide
-from streamproc.domain.lifecycle import DisallowedActionError, ReasonCodeError
-from tests.builders import action, at, good_fit, replay, visit
+from streamproc.domain.events import ClockTicked, LeadRouted, MqlCrossed, Stage, StageChanged
+from streamproc.domain.lead import Arrival, decide
+from streamproc.domain.lifecycle import DisallowedActionError, ReasonCodeError, next_stage
+from streamproc.domain.state import LeadState, to_ms
+from tests.builders import action, at, demo, good_fit, replay, visit
 
 ACME = load_definition("acme")
 
@@ -64,9 +65,55 @@ def test_allowed_actions_move_the_stage_once(
         ("reject", Stage.CUSTOMER),
     ],
 )
-def test_disallowed_actions_name_the_stage_and_change_nothing(name: str, start: Stage) -> None:
-    with pytest.raises(DisallowedActionError, match=rf"{name}.*stage {start}"):
-        decide(lead_in(start), action("L", at(), name, reason_code="low_intent"), ACME)
+def test_disallowed_actions_name_the_stage_and_action(name: str, start: Stage) -> None:
+    act = action("L", at(), name, reason_code="low_intent")
+    with pytest.raises(
+        DisallowedActionError, match=rf"action {name} is not allowed .*stage {start}"
+    ):
+        next_stage(start, "inbound", act, ACME)
+
+
+def test_a_disallowed_action_waits_then_is_refused_and_changes_nothing() -> None:
+    origin = {"topic": "sales-actions", "partition": 2, "offset": 7, "key": "L", "value": "{}"}
+    arrival = Arrival(received_ms=to_ms(at()), origin=origin, grace_ms=60_000)
+    waiting = decide(lead_in(Stage.MQL), action("L", at(), "close_won"), ACME, arrival=arrival)
+    assert waiting.outputs == () and waiting.refused == ()
+    assert (
+        waiting.state.stage is Stage.MQL and waiting.state.next_deadline_ms == to_ms(at()) + 60_000
+    )
+    assert decide(waiting.state, ClockTicked(lead_id="L", at=at(hours=0.01)), ACME).refused == ()
+    refused = decide(waiting.state, ClockTicked(lead_id="L", at=at(hours=0.02)), ACME)
+    [refusal] = refused.refused
+    assert refusal.origin == origin
+    assert refusal.error.startswith("action close_won is not allowed for a lead in stage mql")
+    assert refused.state.parked == () and refused.state.stage is Stage.MQL
+
+
+def test_an_action_read_before_the_event_that_allows_it_is_applied_once_it_arrives() -> None:
+    """Topics are read independently: after a restart a rep's accept can overtake the demo
+    booking that made the lead an MQL. The accept waits and applies in event-time order."""
+    early = [
+        good_fit("L", at()),
+        action("L", at(hours=3), "accept"),
+        action("L", at(hours=4), "qualify"),
+    ]
+    state, outputs = replay([*early, demo("L", at(hours=2))], ACME)
+    assert state.stage is Stage.SQL and state.parked == ()
+    changes = [
+        (o.from_stage, o.to_stage, o.occurred_at) for o in outputs if isinstance(o, StageChanged)
+    ]
+    assert changes == [
+        (Stage.VISITOR, Stage.LEAD, at()),
+        (Stage.LEAD, Stage.MQL, at(hours=2)),
+        (Stage.MQL, Stage.SAL, at(hours=3)),
+        (Stage.SAL, Stage.SQL, at(hours=4)),
+    ]
+
+
+def test_a_waiting_action_is_counted_once() -> None:
+    accept = action("L", at(), "accept")
+    state, _ = replay([accept, accept], ACME)
+    assert len(state.parked) == 1
 
 
 def test_outbound_leads_may_be_qualified_straight_into_sql() -> None:
@@ -94,8 +141,9 @@ def test_a_recycled_lead_crosses_again_only_on_fresh_intent() -> None:
     decision = decide(state, visit("L", at(hours=4)), ACME)
     assert decision.outputs == ()
     decision = decide(decision.state, visit("L", at(hours=5)), ACME)
-    crossed, change = decision.outputs
+    crossed, change, routed = decision.outputs
     assert isinstance(crossed, MqlCrossed) and crossed.crossing == 2
+    assert isinstance(routed, LeadRouted) and routed.queue == "acme-inbound"
     assert isinstance(change, StageChanged) and (change.from_stage, change.to_stage) == (
         Stage.RECYCLED,
         Stage.MQL,

@@ -8,8 +8,8 @@ from hypothesis import strategies as st
 
 from streamproc.definitions import load_definition
 from streamproc.domain.events import MqlCrossed
-from streamproc.domain.lead import to_ms
 from streamproc.domain.scoring import score_lead
+from streamproc.domain.state import to_ms
 from tests.builders import at, demo, download, good_fit, profile, replay, visit
 
 DEFAULT = load_definition("default")

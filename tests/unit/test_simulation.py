@@ -19,7 +19,8 @@ from streamproc.domain.events import (
     PageVisited,
     ProfileUpdated,
 )
-from streamproc.domain.lead import LeadState, decide
+from streamproc.domain.lead import decide
+from streamproc.domain.state import LeadState
 from streamproc.simulation import SimulatedLead, SimulationConfig, simulate, simulated_leads
 from streamproc.simulation_cli import generate
 from streamproc.streaming.codec import decode_input, encode

@@ -1,0 +1,101 @@
+"""What the worker keeps per lead, and the helpers every decision uses: time and output ids."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any, Literal
+from uuid import NAMESPACE_URL, uuid5
+
+from pydantic import BaseModel, ConfigDict
+
+from streamproc.domain.events import SalesActionTaken, Stage
+from streamproc.domain.scoring import MS_PER_SECOND, Hit
+
+_OUTPUT_IDS = uuid5(NAMESPACE_URL, "https://streamproc.dev/output-events")
+SlaName = Literal["mql_review", "sql_first_touch"]
+
+
+class SlaClock(BaseModel):
+    """A promised reaction that is still owed: which, since when, until when, by which queue."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sla: SlaName
+    stage: Stage
+    started_ms: int
+    deadline_ms: int
+    queue: str | None = None
+
+
+class ParkedAction(BaseModel):
+    """A sales action that arrived before the event that makes it allowed.
+
+    Input topics are read independently, so after a restart or during a replay a rep's
+    `accept` can be read before the demo booking that made the lead an MQL. The action waits
+    here, is retried after each of the lead's events, and is refused only if it is still not
+    allowed when it `expires_ms` (the receiving clock plus a grace period).
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    action: SalesActionTaken
+    origin: dict[str, Any]
+    """Where it came from (topic, partition, offset, key, value), for the dead letter."""
+    expires_ms: int
+    reason: str
+    """Why it is not allowed yet."""
+
+
+class LeadState(BaseModel):
+    """Everything the worker keeps about one lead. Bounded in size whatever its traffic."""
+
+    model_config = ConfigDict(frozen=True)
+
+    lead_id: str
+    stage: Stage = Stage.VISITOR
+    highest_stage: Stage = Stage.VISITOR
+    transitions: int = 0
+    crossings: int = 0
+    clock_ms: int | None = None
+    """The newest event time seen for this lead."""
+    profile: dict[str, str | int | float] = {}
+    profile_times: dict[str, int] = {}
+    """Event time of the update that set each profile field: the newest update wins."""
+    hits: dict[str, tuple[Hit, ...]] = {}
+    """Per signal, the matching events that can still count, oldest first."""
+    intent_since_ms: int | None = None
+    """After a recycle only intent newer than this counts towards the next crossing."""
+    action_ids: tuple[str, ...] = ()
+    """The newest sales-action event ids, to count a repeated action once."""
+    queue: str | None = None
+    """The sales queue the lead was last routed to."""
+    sla_clocks: tuple[SlaClock, ...] = ()
+    parked: tuple[ParkedAction, ...] = ()
+
+    @property
+    def next_deadline_ms(self) -> int | None:
+        """When the lead next needs the clock: an owed reaction or a parked action is due."""
+        due = [clock.deadline_ms for clock in self.sla_clocks]
+        due += [parked.expires_ms for parked in self.parked]
+        return min(due, default=None)
+
+
+class Rotation(BaseModel):
+    """Round-robin positions per sales queue, kept per partition by the worker."""
+
+    model_config = ConfigDict(frozen=True)
+
+    next_rep: dict[str, int] = {}
+
+
+def to_ms(moment: datetime) -> int:
+    return round(moment.timestamp() * MS_PER_SECOND)
+
+
+def from_ms(ms: int) -> datetime:
+    return datetime.fromtimestamp(ms / MS_PER_SECOND, tz=UTC)
+
+
+def output_id(*parts: object) -> str:
+    """A deterministic event id for an output: the same parts always give the same id."""
+    return str(uuid5(_OUTPUT_IDS, "/".join(str(part) for part in parts)))
