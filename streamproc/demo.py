@@ -98,7 +98,11 @@ async def _stream(
     # Event times end now, so that the history looks recent to anyone reading the outputs.
     start = datetime.now(UTC) - timedelta(days=HISTORY_DAYS)
     config = SimulationConfig(
-        start=start, leads=options.leads, days=HISTORY_DAYS, seed=options.seed
+        start=start,
+        leads=options.leads,
+        days=HISTORY_DAYS,
+        seed=options.seed,
+        definition=options.definition,
     )
     leads = {lead.lead_id: lead for lead in simulated_leads(config)}
     stream = list(simulate(config))

@@ -56,6 +56,7 @@ async def produce(
                     tally.bad += 1
                 topic, event = stream[position]
                 tally.retries += event.event_id in seen
+                tally.actions += topic == "sales-actions" and event.event_id not in seen
                 seen.add(event.event_id)
                 key = event.lead_id.encode()
                 pending.append(await producer.send(settings.topic(topic), encode(event), key=key))

@@ -11,16 +11,28 @@ import time
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import click
 from aiokafka import AIOKafkaConsumer
 
-from streamproc.domain.events import DeadLettered, MqlCrossed, Stage, StageChanged
+from streamproc.domain.events import (
+    DeadLettered,
+    LeadRouted,
+    MqlCrossed,
+    SlaBreached,
+    Stage,
+    StageChanged,
+)
 from streamproc.settings import Settings
 from streamproc.simulation import SimulatedLead
 
-WATCHED = ("mql-crossed", "lead-stage-changes", "dead-letters")
+WATCHED = ("mql-crossed", "lead-routing", "lead-stage-changes", "sla-breaches", "dead-letters")
 """The output topics (without prefix) the demo shows."""
+
+QUIET_STAGES = frozenset({Stage.VISITOR, Stage.LEAD, Stage.MQL})
+"""Stages reached without a line of their own: every identified lead becomes a lead, and an
+MQL has its MQL line. The rest (a few dozen changes in the default demo) get a STAGE line."""
 
 
 class Console:
@@ -47,11 +59,14 @@ class Tally:
     leads: int = 0
     planned: int = 0
     produced: int = 0
+    actions: int = 0
     retries: int = 0
     bad: int = 0
     records: Counter[str] = field(default_factory=Counter)
     stages: Counter[Stage] = field(default_factory=Counter)
     mql_fit: Counter[str] = field(default_factory=Counter)
+    queues: Counter[str] = field(default_factory=Counter)
+    breaches: Counter[str] = field(default_factory=Counter)
 
     def _stages(self) -> str:
         """Stage changes by stage reached, in the order of progress: ` (lead 151, mql 22)`."""
@@ -63,7 +78,9 @@ class Tally:
         return (
             f"produced {self.produced}/{self.planned} events"
             f" | mql-crossed {self.records['mql-crossed']}"
+            f" | lead-routing {self.records['lead-routing']}"
             f" | lead-stage-changes {self.records['lead-stage-changes']}{self._stages()}"
+            f" | sla-breaches {self.records['sla-breaches']}"
             f" | dead-letters {self.records['dead-letters']}"
         )
 
@@ -71,13 +88,25 @@ class Tally:
         """The final summary, one fact a line."""
         fits = ", ".join(f"{count} {fit}" for fit, count in sorted(self.mql_fit.items()))
         return [
-            f"events in      {self.produced} for {self.leads} leads "
-            f"(incl. {self.retries} producer retries and {self.bad} bad messages)",
+            f"events in      {self.produced} for {self.leads} leads (incl. {self.actions} "
+            f"sales actions, {self.retries} producer retries and {self.bad} bad messages)",
             f"MQLs           {self.records['mql-crossed']}" + (f" ({fits})" if fits else ""),
+            f"routed         {self.records['lead-routing']}{_breakdown(self.queues)}",
             f"stage changes  {self.records['lead-stage-changes']}{self._stages()}",
+            f"SLA breaches   {self.records['sla-breaches']}{_breakdown(self.breaches)}",
             f"dead letters   {self.records['dead-letters']}",
             f"elapsed        {elapsed:.1f} s",
         ]
+
+
+def _breakdown(counts: Counter[str]) -> str:
+    """` (enterprise 3, smb 12)`: counts by name, in name order; empty when there are none."""
+    return f" ({', '.join(f'{name} {n}' for name, n in sorted(counts.items()))})" if counts else ""
+
+
+def _moment(at: datetime) -> str:
+    """An instant in UTC to the minute, short enough for a log line: `2026-01-05 14:03Z`."""
+    return f"{at.astimezone(UTC):%Y-%m-%d %H:%M}Z"
 
 
 def describe_lead(lead: SimulatedLead | None) -> str:
@@ -102,6 +131,27 @@ def describe_mql(event: MqlCrossed, lead: SimulatedLead | None) -> str:
     )
 
 
+def describe_routing(event: LeadRouted) -> str:
+    """A routing decision: `lead-00042 -> enterprise (rule enterprise_by_size), rep rep-ava`."""
+    rep = f"rep {event.rep_id}" if event.rep_id else "no rep available"
+    return f"{event.lead_id} -> {event.queue} (rule {event.rule}), {rep}"
+
+
+def describe_breach(event: SlaBreached) -> str:
+    """A missed SLA: which, since when (the stage entry), the deadline and the queue."""
+    return (
+        f"{event.lead_id} {event.sla} missed: {event.stage.upper()} at "
+        f"{_moment(event.started_at)}, deadline {_moment(event.deadline)}, "
+        f"queue {event.queue or 'none'}"
+    )
+
+
+def describe_stage_change(event: StageChanged) -> str:
+    """A stage change: `lead-00042 sal -> sql by rep-ava`, with the reason code if any."""
+    reason = f", reason {event.reason_code}" if event.reason_code else ""
+    return f"{event.lead_id} {event.from_stage} -> {event.to_stage} by {event.actor}{reason}"
+
+
 def describe_dead_letter(event: DeadLettered, prefix: str) -> str:
     """A dead letter in one line: where the message was and why it failed."""
     topic = event.topic.removeprefix(prefix)
@@ -118,15 +168,26 @@ class OutputWatcher:
     console: Console
 
     def show(self, topic: str, value: bytes) -> None:
-        """Count one output record and print it when it is an MQL crossing or a dead letter."""
+        """Count one output record and print a line for it, unless it is a quiet stage change."""
         self.tally.records[topic] += 1
         if topic == "mql-crossed":
             crossed = MqlCrossed.model_validate_json(value)
             lead = self.leads.get(crossed.lead_id)
             self.tally.mql_fit["good fit" if lead and lead.good_fit else "poor fit"] += 1
             self.console.line("MQL", describe_mql(crossed, lead), "green")
+        elif topic == "lead-routing":
+            routed = LeadRouted.model_validate_json(value)
+            self.tally.queues[routed.queue] += 1
+            self.console.line("ROUTE", describe_routing(routed), "blue")
         elif topic == "lead-stage-changes":
-            self.tally.stages[StageChanged.model_validate_json(value).to_stage] += 1
+            change = StageChanged.model_validate_json(value)
+            self.tally.stages[change.to_stage] += 1
+            if change.to_stage not in QUIET_STAGES:
+                self.console.line("STAGE", describe_stage_change(change), "magenta")
+        elif topic == "sla-breaches":
+            breach = SlaBreached.model_validate_json(value)
+            self.tally.breaches[breach.sla] += 1
+            self.console.line("SLA", describe_breach(breach), "yellow")
         else:
             failed = DeadLettered.model_validate_json(value)
             text = describe_dead_letter(failed, self.settings.topic_prefix)

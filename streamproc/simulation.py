@@ -1,10 +1,11 @@
 """A synthetic, deterministic history of B2B leads: for the demo, tests and backtests.
 
-Pure: no clock, no I/O. The same config gives the same leads, events, ids and stream order.
-Each lead draws from its own random generator (seeded by the seed and its id), so one lead's
-journey does not shift when another's changes. A lead is a persona (who it is) plus a journey
-(what it does): a list of drafts that behaviours append to, so a later behaviour such as reps
-acting on MQLs only has to append drafts for `sales-actions`.
+Pure: no clock, and no I/O but reading the definition. The same config gives the same leads,
+events, ids and stream order. Each lead draws from its own random generator (seeded by the
+seed and its id), so one lead's journey does not shift when another's changes. A lead is a
+persona (who it is) plus a journey (what it does): a list of drafts that behaviours append to.
+Reps act on what the worker shows them, so their `sales-actions` come last, planned from each
+lead's delivered events by `streamproc.simulation_sales`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal
 
+from streamproc.definitions import load_definition
 from streamproc.domain.events import INPUT_EVENTS, Company, InputEvent, Person
+from streamproc.simulation_sales import Delivery, SalesTeam
 
 Activity = Literal["hot", "warm", "quiet"]
 SITE = "https://www.example.com"
@@ -24,19 +27,25 @@ SITE = "https://www.example.com"
 
 @dataclass(frozen=True, kw_only=True)
 class SimulationConfig:
-    """How many leads over how many days from `start`, their seed and share of good fits."""
+    """How many leads over how many days from `start`, their seed and share of good fits; the
+    definition (shipped name or file) whose reps work the MQLs; and the share of MQLs they
+    review, and of those they accept."""
 
     start: datetime
     leads: int = 200
     days: int = 14
     seed: int = 7
     icp_share: float = 0.3
+    definition: str = "default"
+    review_rate: float = 0.8
+    accept_share: float = 0.8
 
     def __post_init__(self) -> None:
         if self.start.utcoffset() is None:
             raise ValueError("start must be timezone-aware")
-        if self.leads < 0 or self.days < 1 or not 0.0 <= self.icp_share <= 1.0:
-            raise ValueError("need leads >= 0, days >= 1 and 0 <= icp_share <= 1")
+        shares = (self.icp_share, self.review_rate, self.accept_share)
+        if self.leads < 0 or self.days < 1 or not all(0.0 <= share <= 1.0 for share in shares):
+            raise ValueError("need leads >= 0, days >= 1 and shares between 0 and 1")
 
 
 @dataclass(frozen=True)
@@ -193,7 +202,8 @@ def _persona(lead_id: str, good_fit: bool, rng: random.Random) -> SimulatedLead:
         ),
         person=Person(title=title, seniority=seniority),
         utc_offset=timedelta(hours=offset),
-        lane="outbound" if good_fit and rng.random() < 0.1 else "inbound",
+        # SDRs prospect good fits: a quarter of them enter as outbound leads.
+        lane="outbound" if good_fit and rng.random() < 0.25 else "inbound",
     )
 
 
@@ -314,13 +324,16 @@ def simulate(config: SimulationConfig) -> Iterator[tuple[str, InputEvent]]:
     """Every lead's events as (topic without prefix, event), in stream order.
 
     Stream order is event-time order, except that about 1% of events are re-sent later with
-    the same event_id (a producer retry) and about 0.5% arrive up to four hours late.
+    the same event_id (a producer retry) and about 0.5% of the behaviour and profile events
+    arrive up to four hours late. Raises DefinitionError if the definition cannot be loaded.
     """
     good = _good_fits(config)
-    stream: list[tuple[datetime, int, InputEvent]] = []
+    stream: list[Delivery] = []
+    personas = []
     for index in range(config.leads):
         rng = random.Random(f"{config.seed}/{_lead_id(index)}")
         lead = _persona(_lead_id(index), index in good, rng)
+        personas.append(lead)
         for event in _events(lead, _journey(lead, config, rng)):
             stream.append((event.occurred_at, len(stream), event))
     delivery = random.Random(f"{config.seed}/delivery")
@@ -332,6 +345,9 @@ def simulate(config: SimulationConfig) -> Iterator[tuple[str, InputEvent]]:
         if delivery.random() < _DUPLICATE_SHARE:
             retry = at + timedelta(seconds=delivery.uniform(1, 1200))
             stream.append((retry, len(stream), event))
+    end = config.start + timedelta(days=config.days)
+    team = SalesTeam(load_definition(config.definition), config.review_rate, config.accept_share)
+    team.work(stream, personas, end, config.seed, _DUPLICATE_SHARE)
     topics = {model: topic for topic, model in INPUT_EVENTS.items()}
     for _, _, event in sorted(stream, key=lambda item: item[:2]):
         yield topics[type(event)], event

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import get_args
 
 import orjson
 import pytest
 from click.testing import CliRunner
 
 from streamproc.definitions import load_definition
+from streamproc.domain.definition import Definition
 from streamproc.domain.events import (
     INPUT_EVENTS,
     ContentDownloaded,
@@ -18,8 +21,13 @@ from streamproc.domain.events import (
     MqlCrossed,
     PageVisited,
     ProfileUpdated,
+    SalesActionName,
+    SalesActionTaken,
+    Stage,
+    StageChanged,
 )
 from streamproc.domain.lead import decide
+from streamproc.domain.lifecycle import NEEDS_REASON, DomainError
 from streamproc.domain.state import LeadState
 from streamproc.simulation import SimulatedLead, SimulationConfig, simulate, simulated_leads
 from streamproc.simulation_cli import generate
@@ -44,14 +52,56 @@ def _wire(stream: Stream) -> list[tuple[str, bytes]]:
     return [(topic, encode(event)) for topic, event in stream]
 
 
+def _actions(stream: Stream) -> list[SalesActionTaken]:
+    return [event for _, event in stream if isinstance(event, SalesActionTaken)]
+
+
+@dataclass
+class Replay:
+    """A stream applied in stream order through `decide`, as the worker would."""
+
+    stream: Stream
+    changes: list[StageChanged] = field(default_factory=list)
+    refused: list[str] = field(default_factory=list)
+
+    @property
+    def actions(self) -> list[SalesActionTaken]:
+        return _actions(self.stream)
+
+
+def _replay(config: SimulationConfig, definition: Definition) -> Replay:
+    replay = Replay(list(simulate(config)))
+    states: dict[str, LeadState] = {}
+    for _, event in replay.stream:
+        try:
+            decision = decide(states.get(event.lead_id), event, definition)
+        except DomainError as error:
+            replay.refused.append(f"{event.event_id}: {error}")
+            continue
+        states[event.lead_id] = decision.state
+        replay.changes += [out for out in decision.outputs if isinstance(out, StageChanged)]
+    return replay
+
+
+HISTORY = SimulationConfig(start=START, leads=300, days=28)
+DEFAULT = load_definition("default")
+
+
+@pytest.fixture(scope="module")
+def history() -> Replay:
+    return _replay(HISTORY, DEFAULT)
+
+
 def test_the_same_seed_gives_the_same_stream(stream: Stream) -> None:
     assert _wire(list(simulate(SimulationConfig(start=START)))) == _wire(stream)
     assert simulated_leads(CONFIG) == simulated_leads(SimulationConfig(start=START))
+    assert _actions(stream)  # the reps' actions are part of what repeats
 
 
 def test_another_seed_gives_another_stream(stream: Stream) -> None:
     other = list(simulate(SimulationConfig(start=START, seed=8)))
     assert _wire(other) != _wire(stream)
+    assert _actions(other) != _actions(stream)
 
 
 def test_every_event_decodes_as_its_topic_with_its_lead_id_as_key(stream: Stream) -> None:
@@ -80,7 +130,7 @@ def test_page_visits_are_most_frequent_then_profiles_downloads_and_demos(stream:
     counts = Counter(topic for topic, _ in stream)
     assert counts["page-visits"] > counts["lead-profiles"] > counts["downloads"]
     assert counts["downloads"] > counts["demo-bookings"] > 0
-    assert "sales-actions" not in counts
+    assert 0 < counts["sales-actions"] < counts["lead-profiles"]
 
 
 def test_downloads_include_the_roi_calculator_and_bottom_funnel_content(stream: Stream) -> None:
@@ -154,6 +204,105 @@ def test_replaying_with_the_default_definition_crosses_mostly_good_fits(
     assert good_fits - crossed  # some good fits go quiet and never qualify
 
 
+def test_reps_take_every_kind_of_sales_action(history: Replay) -> None:
+    kinds = Counter(action.action for action in history.actions)
+    assert set(kinds) == set(get_args(SalesActionName))
+    assert kinds["accept"] > kinds["reject"]
+    assert kinds["qualify"] > kinds["open_opportunity"] >= kinds["close_won"]
+
+
+def test_no_sales_action_is_refused_when_the_stream_is_replayed_in_order(history: Replay) -> None:
+    assert history.refused == []
+    caused = {change.cause_event_id for change in history.changes}
+    moving = [action for action in history.actions if action.action != "contacted"]
+    assert {action.event_id for action in moving} <= caused
+
+
+def test_the_replay_reaches_every_stage_including_outbound_sqls(history: Replay) -> None:
+    reached = {change.to_stage for change in history.changes}
+    assert {Stage.SAL, Stage.SQL, Stage.OPPORTUNITY, Stage.CUSTOMER, Stage.RECYCLED} <= reached
+    lanes = {(change.from_stage, change.to_stage) for change in history.changes}
+    assert (Stage.LEAD, Stage.SQL) in lanes  # an SDR qualified an outbound lead
+
+
+def test_reasons_come_from_the_taxonomy_and_reps_from_the_queues(history: Replay) -> None:
+    reps = {rep.id for queue in DEFAULT.queues.values() for rep in queue.reps if rep.available}
+    for action in history.actions:
+        assert action.rep_id in reps
+        if action.action in NEEDS_REASON:
+            assert action.reason_code in DEFAULT.reason_codes
+        else:
+            assert action.reason_code is None
+        assert (action.qualification is not None) == (action.action == "qualify")
+        assert (action.amount is not None) == (action.action == "open_opportunity")
+        if action.amount is not None:
+            assert 5_000 <= action.amount <= 200_000
+        if action.qualification is not None:
+            assert action.qualification["framework"] == "BANT"
+            assert action.qualification["budget"] in ("confirmed", "unknown", "none")
+    reasons: dict[str, set[str | None]] = {}
+    for action in history.actions:
+        reasons.setdefault(action.action, set()).add(action.reason_code)
+    assert reasons["disqualify"] <= {"no_budget", "no_authority", "no_need", "bad_timing"}
+    assert reasons["close_lost"] <= {"competitor", "no_budget", "bad_timing"}
+
+
+def test_reps_review_mqls_mostly_within_a_day_in_utc_before_the_end(history: Replay) -> None:
+    end = START + timedelta(days=HISTORY.days)
+    numbers: Counter[str] = Counter()
+    for topic, event in history.stream:
+        number = int(event.event_id.rsplit("-", 1)[1])
+        if topic == "sales-actions":
+            assert number > numbers[event.lead_id]  # ids continue the lead's numbering
+            assert event.occurred_at.utcoffset() == timedelta(0)
+            assert event.occurred_at < end
+        else:
+            numbers[event.lead_id] = max(numbers[event.lead_id], number)
+    mql_at: dict[str, datetime] = {}
+    reviews = []
+    for change in history.changes:
+        if change.to_stage is Stage.MQL:
+            mql_at[change.lead_id] = change.occurred_at
+        elif change.from_stage is Stage.MQL:
+            reviews.append(change.occurred_at - mql_at[change.lead_id])
+    assert all(delay > timedelta(0) for delay in reviews)
+    within_a_day = sum(delay <= timedelta(hours=24) for delay in reviews)
+    assert 0.6 * len(reviews) < within_a_day < len(reviews)  # some are late: an SLA breach
+
+
+@pytest.mark.parametrize(
+    ("review_rate", "accept_share", "present", "absent"),
+    [
+        (0.0, 0.8, {"qualify"}, {"accept", "reject"}),  # only SDRs, on outbound leads
+        (1.0, 1.0, {"accept"}, {"reject"}),
+        (1.0, 0.0, {"reject"}, {"accept"}),
+    ],
+)
+def test_the_rep_knobs_set_how_mqls_are_reviewed(
+    review_rate: float, accept_share: float, present: set[str], absent: set[str]
+) -> None:
+    config = SimulationConfig(
+        start=START, leads=60, days=21, review_rate=review_rate, accept_share=accept_share
+    )
+    kinds = {action.action for action in _actions(list(simulate(config)))}
+    assert present <= kinds
+    assert not absent & kinds
+
+
+def test_reps_follow_the_definition_they_work_for() -> None:
+    definition = load_definition("series-b")  # only a confirmed budget makes an SQL
+    replay = _replay(
+        SimulationConfig(start=START, leads=100, days=28, definition="series-b"), definition
+    )
+    assert replay.refused == []
+    qualified = [action for action in replay.actions if action.action == "qualify"]
+    assert qualified
+    assert all((action.qualification or {})["budget"] == "confirmed" for action in qualified)
+    reps = {rep.id for queue in definition.queues.values() for rep in queue.reps if rep.available}
+    assert {action.rep_id for action in replay.actions} <= reps
+    assert reps != {rep.id for queue in DEFAULT.queues.values() for rep in queue.reps}
+
+
 def test_a_naive_start_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         SimulationConfig(start=datetime(2026, 1, 5))
@@ -168,6 +317,22 @@ def test_generate_prints_one_topic_and_event_a_line() -> None:
     assert [(line["topic"], line["event"]) for line in lines] == [
         (topic, orjson.loads(encode(event))) for topic, event in expected
     ]
+
+
+def test_generate_passes_the_rep_knobs_and_refuses_an_unknown_definition() -> None:
+    runner = CliRunner()
+    options = ["--leads", "40", "--days", "21", "--review-rate", "1", "--accept-share", "0"]
+    result = runner.invoke(generate, options)
+    assert result.exit_code == 0, result.output
+    actions = [
+        line["event"]["action"]
+        for line in map(orjson.loads, result.stdout_bytes.splitlines())
+        if line["topic"] == "sales-actions"
+    ]
+    assert "reject" in actions and "accept" not in actions
+    result = runner.invoke(generate, ["--definition", "nonesuch"])
+    assert result.exit_code == 2
+    assert "not a shipped definition" in result.output
 
 
 def test_generate_refuses_a_start_that_is_not_a_date() -> None:
