@@ -98,6 +98,11 @@ def create_app(settings: Settings, definition: Definition | None = None) -> Pipe
     prefix_length = len(settings.topic_prefix)
     grace_ms = round(settings.action_grace * 1000)
 
+    async def send_tick(key: bytes, tick: ClockTicked) -> None:
+        await ticks.send(key=key, value=encode(tick))
+
+    sla_timer = SlaTimer(send_tick)
+
     def letter_for(message: Any, error: Exception | None = None) -> DeadLettered:
         return dead_letter(
             message.topic, message.partition, message.offset, message.key, message.value, error
@@ -131,6 +136,10 @@ def create_app(settings: Settings, definition: Definition | None = None) -> Pipe
                 yield Outcome(topic, message.offset, error=str(error))
                 continue
             store.save(message.key, message.partition, state, rotation, decision)
+            if not isinstance(lead_event, ClockTicked):
+                sla_timer.clocks.observe(
+                    message.partition, to_ms(lead_event.occurred_at), to_ms(datetime.now(UTC))
+                )
             for refusal in decision.refused:
                 await send_dead_letter(
                     DeadLettered(**refusal.origin, error=refusal.error, failed_at=datetime.now(UTC))
@@ -147,13 +156,9 @@ def create_app(settings: Settings, definition: Definition | None = None) -> Pipe
         inputs, name="score_lead_events", supervisor_strategy=mode.CrashingSupervisor
     )(score_lead_events)
 
-    async def send_tick(key: bytes, tick: ClockTicked) -> None:
-        await ticks.send(key=key, value=encode(tick))
-
-    sla_timer = SlaTimer(send_tick)
-
     async def tick_overdue_leads() -> None:
-        sent = await sla_timer.tick_overdue(list(store.deadlines.items()), datetime.now(UTC))
+        wall_ms = to_ms(datetime.now(UTC))
+        sent = await sla_timer.tick_overdue(list(store.deadlines.items()), wall_ms)
         if sent:
             log.info("sent %d SLA ticks", sent)
 

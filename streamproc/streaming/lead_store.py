@@ -15,6 +15,7 @@ from streamproc.domain.lead import Decision
 from streamproc.domain.state import LeadState, Rotation
 from streamproc.settings import Settings
 from streamproc.streaming.codec import encode
+from streamproc.streaming.sla_timer import deadline_entry
 
 
 @dataclass(frozen=True)
@@ -25,8 +26,8 @@ class LeadStore:
     """partition number -> Rotation JSON: round robin is kept per partition, because a
     partition's events are the only ones that may write its state."""
     deadlines: Any
-    """lead id -> the earliest owed SLA deadline (ms since the epoch, as text): the small
-    index the timer scans instead of every lead."""
+    """lead id -> `deadline_ms:partition` of its earliest owed reaction: the small index the
+    SLA timer scans instead of every lead."""
 
     @classmethod
     def create(cls, app: faust.App, settings: Settings) -> LeadStore:
@@ -66,4 +67,4 @@ class LeadStore:
             if owed_now is None:
                 self.deadlines.pop(key, None)
             else:
-                self.deadlines[key] = str(owed_now).encode()
+                self.deadlines[key] = deadline_entry(owed_now, partition)

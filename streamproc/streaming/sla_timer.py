@@ -1,4 +1,4 @@
-"""The SLA timer: when the wall clock passes a lead's owed deadline, tell the lead.
+"""The SLA timer: when a partition's clock passes a lead's owed deadline, tell the lead.
 
 Faust lets only stream processing write tables, so the timer does not decide anything: it
 sends a `ClockTicked` keyed by the lead to the co-partitioned `sla-ticks` topic, and the agent
@@ -6,37 +6,79 @@ applies it like any other event (the breach, its id and the state change come fr
 domain). A tick that arrives twice, or for a lead whose reaction came meanwhile, changes
 nothing, so any worker may tick any lead it has a copy of: after a rebalance the tick still
 lands on the partition's owner.
+
+Which clock: while a partition is busy its clock is the newest event time read from it (its
+watermark), so a worker catching up on a backlog or replaying history does not call a review
+late that the history shows in time. A partition with nothing new to read for IDLE_AFTER_MS is
+caught up, and its clock is the wall clock: an MQL already 30 hours old breaches within
+seconds, with no further event needed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from datetime import datetime
+from dataclasses import dataclass
 
 from streamproc.domain.events import ClockTicked
-from streamproc.domain.state import to_ms
+from streamproc.domain.state import from_ms
 
 RETICK_AFTER_MS = 10_000
 """How long to wait for a tick to be applied before ticking the same lead again."""
+IDLE_AFTER_MS = 3_000
+"""A partition with no event for this long is caught up: its clock becomes the wall clock."""
+
+
+@dataclass
+class _Progress:
+    newest_event_ms: int
+    read_at_ms: int
+
+
+class PartitionClocks:
+    """What time it is for each partition: its watermark while busy, the wall clock when idle."""
+
+    def __init__(self) -> None:
+        self._progress: dict[int, _Progress] = {}
+
+    def observe(self, partition: int, event_ms: int, wall_ms: int) -> None:
+        """Record an event read from `partition` at wall-clock time `wall_ms`."""
+        seen = self._progress.get(partition)
+        newest = event_ms if seen is None else max(seen.newest_event_ms, event_ms)
+        self._progress[partition] = _Progress(newest, wall_ms)
+
+    def now(self, partition: int, wall_ms: int) -> int:
+        seen = self._progress.get(partition)
+        if seen is None or wall_ms - seen.read_at_ms >= IDLE_AFTER_MS:
+            return wall_ms
+        return min(seen.newest_event_ms, wall_ms)
+
+
+def deadline_entry(deadline_ms: int, partition: int) -> bytes:
+    """The deadline index's value: when the lead is due, and the partition it lives in."""
+    return f"{deadline_ms}:{partition}".encode()
 
 
 class SlaTimer:
-    """Remembers what it ticked recently so that a busy agent is not flooded with ticks."""
+    """Ticks leads whose deadline passed, at most once per RETICK_AFTER_MS each."""
 
     def __init__(self, send: Callable[[bytes, ClockTicked], Awaitable[None]]) -> None:
         self._send = send
+        self.clocks = PartitionClocks()
         self._ticked_ms: dict[bytes, int] = {}
 
-    async def tick_overdue(self, deadlines: Iterable[tuple[bytes, bytes]], now: datetime) -> int:
-        """Send a tick for every lead whose deadline is before `now`; how many were sent."""
-        now_ms = to_ms(now)
+    async def tick_overdue(self, deadlines: Iterable[tuple[bytes, bytes]], wall_ms: int) -> int:
+        """Send a tick to every lead whose deadline is before its partition's clock."""
         sent = 0
-        overdue = [key for key, deadline in deadlines if int(deadline) < now_ms]
-        for key in overdue:
-            if now_ms - self._ticked_ms.get(key, 0) < RETICK_AFTER_MS:
+        overdue = []
+        for key, entry in deadlines:
+            deadline, partition = (int(part) for part in entry.split(b":"))
+            now = self.clocks.now(partition, wall_ms)
+            if deadline >= now:
                 continue
-            await self._send(key, ClockTicked(lead_id=key.decode(), at=now))
-            self._ticked_ms[key] = now_ms
-            sent += 1
+            overdue.append(key)
+            if wall_ms - self._ticked_ms.get(key, 0) >= RETICK_AFTER_MS:
+                await self._send(key, ClockTicked(lead_id=key.decode(), at=from_ms(now)))
+                self._ticked_ms[key] = wall_ms
+                sent += 1
         self._ticked_ms = {key: self._ticked_ms[key] for key in overdue if key in self._ticked_ms}
         return sent

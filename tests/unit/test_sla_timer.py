@@ -1,12 +1,29 @@
-"""The SLA timer ticks each overdue lead, and not again while its tick is on its way."""
+"""The SLA timer: which clock a partition has, and which leads get ticked when."""
 
 from __future__ import annotations
 
-from datetime import timedelta
-
 from streamproc.domain.events import ClockTicked
-from streamproc.streaming.sla_timer import RETICK_AFTER_MS, SlaTimer
-from tests.builders import at
+from streamproc.domain.state import from_ms
+from streamproc.streaming.sla_timer import (
+    IDLE_AFTER_MS,
+    RETICK_AFTER_MS,
+    PartitionClocks,
+    SlaTimer,
+    deadline_entry,
+)
+
+HOUR = 3_600_000
+WALL = 1_800_000_000_000  # the wall clock in these tests
+
+
+def test_a_busy_partition_runs_on_event_time_and_an_idle_one_on_the_wall_clock() -> None:
+    clocks = PartitionClocks()
+    assert clocks.now(0, WALL) == WALL  # nothing read yet: nothing to catch up on
+    clocks.observe(0, event_ms=WALL - 30 * HOUR, wall_ms=WALL)
+    clocks.observe(0, event_ms=WALL - 40 * HOUR, wall_ms=WALL)  # late events do not go back
+    assert clocks.now(0, WALL + IDLE_AFTER_MS - 1) == WALL - 30 * HOUR
+    assert clocks.now(0, WALL + IDLE_AFTER_MS) == WALL + IDLE_AFTER_MS
+    assert clocks.now(1, WALL) == WALL
 
 
 async def test_only_overdue_leads_are_ticked_and_not_flooded() -> None:
@@ -16,19 +33,28 @@ async def test_only_overdue_leads_are_ticked_and_not_flooded() -> None:
         sent.append((key, tick))
 
     timer = SlaTimer(send)
-    deadline = str(round(at().timestamp() * 1000)).encode()
-    deadlines = [(b"due", deadline), (b"later", str(int(deadline) + 3_600_000).encode())]
-    assert await timer.tick_overdue(deadlines, at(hours=0.5)) == 1
-    assert sent == [(b"due", ClockTicked(lead_id="due", at=at(hours=0.5)))]
-    assert (
-        await timer.tick_overdue(
-            deadlines, at(hours=0.5) + timedelta(milliseconds=RETICK_AFTER_MS - 1)
-        )
-        == 0
-    )
-    assert (
-        await timer.tick_overdue(deadlines, at(hours=0.5) + timedelta(milliseconds=RETICK_AFTER_MS))
-        == 1
-    )
-    assert await timer.tick_overdue(deadlines, at(hours=2)) == 2
-    assert await timer.tick_overdue([], at(hours=3)) == 0
+    deadlines = [
+        (b"due", deadline_entry(WALL - HOUR, 0)),
+        (b"later", deadline_entry(WALL + HOUR, 1)),
+    ]
+    assert await timer.tick_overdue(deadlines, WALL) == 1
+    assert sent == [(b"due", ClockTicked(lead_id="due", at=from_ms(WALL)))]
+    assert await timer.tick_overdue(deadlines, WALL + RETICK_AFTER_MS - 1) == 0
+    assert await timer.tick_overdue(deadlines, WALL + RETICK_AFTER_MS) == 1
+    assert await timer.tick_overdue(deadlines, WALL + 2 * HOUR) == 2
+    assert await timer.tick_overdue([], WALL + 3 * HOUR) == 0
+
+
+async def test_a_partition_replaying_history_is_ticked_only_once_its_events_pass() -> None:
+    sent: list[ClockTicked] = []
+
+    async def send(key: bytes, tick: ClockTicked) -> None:
+        sent.append(tick)
+
+    timer = SlaTimer(send)
+    deadline = WALL - 10 * HOUR  # long past on the wall clock
+    timer.clocks.observe(2, event_ms=deadline - HOUR, wall_ms=WALL)  # but the stream is behind it
+    assert await timer.tick_overdue([(b"lead", deadline_entry(deadline, 2))], WALL) == 0
+    timer.clocks.observe(2, event_ms=deadline + 1, wall_ms=WALL + 1)
+    assert await timer.tick_overdue([(b"lead", deadline_entry(deadline, 2))], WALL + 1) == 1
+    assert sent == [ClockTicked(lead_id="lead", at=from_ms(deadline + 1))]
