@@ -90,35 +90,41 @@ def worker_settings(kafka: str, tmp_path: Path, definition: str) -> Settings:
     )
 
 
+def _shared_worker(
+    kafka: str, factory: pytest.TempPathFactory, definition: str
+) -> Iterator[WorkerProcess]:
+    directory = factory.mktemp(f"{definition}-worker")
+    worker = start_worker(worker_settings(kafka, directory, definition), directory / "worker.log")
+    yield worker
+    worker.stop()
+
+
+async def _collecting(worker: WorkerProcess) -> AsyncIterator[OutputCollector]:
+    collector = OutputCollector(worker.settings)
+    await collector.start()
+    yield collector
+    await collector.stop()
+
+
 @pytest.fixture(scope="session")
 def acme_worker(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
     """One worker on the Acme definition, shared by the scenarios (each uses its own leads)."""
-    directory = tmp_path_factory.mktemp("acme-worker")
-    worker = start_worker(worker_settings(kafka, directory, "acme"), directory / "worker.log")
-    yield worker
-    worker.stop()
+    yield from _shared_worker(kafka, tmp_path_factory, "acme")
 
 
 @pytest.fixture(scope="session")
 def default_worker(kafka: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[WorkerProcess]:
     """One worker on the default definition (several sales queues), for lifecycle scenarios."""
-    directory = tmp_path_factory.mktemp("default-worker")
-    worker = start_worker(worker_settings(kafka, directory, "default"), directory / "worker.log")
-    yield worker
-    worker.stop()
-
-
-@pytest.fixture
-async def default_outputs(default_worker: WorkerProcess) -> AsyncIterator[OutputCollector]:
-    collector = OutputCollector(default_worker.settings)
-    await collector.start()
-    yield collector
-    await collector.stop()
+    yield from _shared_worker(kafka, tmp_path_factory, "default")
 
 
 @pytest.fixture
 async def outputs(acme_worker: WorkerProcess) -> AsyncIterator[OutputCollector]:
-    collector = OutputCollector(acme_worker.settings)
-    await collector.start()
-    yield collector
-    await collector.stop()
+    async for collector in _collecting(acme_worker):
+        yield collector
+
+
+@pytest.fixture
+async def default_outputs(default_worker: WorkerProcess) -> AsyncIterator[OutputCollector]:
+    async for collector in _collecting(default_worker):
+        yield collector

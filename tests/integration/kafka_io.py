@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Callable
 from typing import Any
@@ -12,7 +13,9 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from streamproc.domain.events import INPUT_EVENTS, InputEvent
 from streamproc.settings import Settings
+from streamproc.streaming.codec import encode
 from streamproc.streaming.topics import INPUT_TOPICS, OUTPUT_TOPICS
 
 
@@ -27,6 +30,20 @@ async def produce(
             await producer.send_and_wait(settings.topic(topic), value, key=key)
     finally:
         await producer.stop()
+
+
+TOPIC_OF_EVENT = {model: topic for topic, model in INPUT_EVENTS.items()}
+
+
+async def send_events(settings: Settings, *events: InputEvent) -> None:
+    """Produce input events to their topics, keyed by lead id, in order."""
+    messages = [(TOPIC_OF_EVENT[type(e)], e.lead_id.encode(), encode(e)) for e in events]
+    await produce(settings, messages)
+
+
+def new_lead() -> str:
+    """A lead id no other test uses: scenarios share a worker and its topics."""
+    return f"lead-{uuid.uuid4().hex[:10]}"
 
 
 class OutputCollector:

@@ -4,7 +4,6 @@ queues: stage changes, routing and SLA breaches found by the worker's own timer.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,19 +11,18 @@ from typing import Any
 import pytest
 
 from streamproc.domain.events import InputEvent
-from streamproc.streaming.codec import encode
 from streamproc.worker_process import WorkerProcess
 from tests.builders import action, demo, good_fit
 from tests.integration.conftest import start_worker, worker_settings
-from tests.integration.kafka_io import OutputCollector, produce, wait_until_processed
+from tests.integration.kafka_io import (
+    OutputCollector,
+    new_lead,
+    send_events,
+    wait_until_processed,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
-TOPIC_OF = {
-    "ProfileUpdated": "lead-profiles",
-    "DemoBooked": "demo-bookings",
-    "SalesActionTaken": "sales-actions",
-}
 EMEA = {"name": "Fit GmbH", "employees": 300, "industry": "saas", "country": "DE"}
 
 
@@ -33,15 +31,8 @@ def ago(hours: float) -> datetime:
     return datetime.now(UTC).replace(microsecond=0) - timedelta(hours=hours)
 
 
-def new_lead() -> str:
-    return f"lead-{uuid.uuid4().hex[:10]}"
-
-
 async def send(worker: WorkerProcess, *events: InputEvent) -> None:
-    await produce(
-        worker.settings,
-        [(TOPIC_OF[type(e).__name__], e.lead_id.encode(), encode(e)) for e in events],
-    )
+    await send_events(worker.settings, *events)
 
 
 def stages(outputs: OutputCollector, lead: str) -> list[tuple[str, str]]:

@@ -6,36 +6,26 @@ from __future__ import annotations
 import asyncio
 import urllib.error
 import urllib.request
-import uuid
-from typing import Any
 
 import orjson
 import pytest
 
-from streamproc.streaming.codec import encode
+from streamproc.domain.events import InputEvent
 from streamproc.worker_process import WorkerProcess
 from tests.builders import at, good_fit, visit
-from tests.integration.kafka_io import OutputCollector, produce, wait_until_processed
+from tests.integration.kafka_io import (
+    OutputCollector,
+    new_lead,
+    produce,
+    send_events,
+    wait_until_processed,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
-TOPIC_OF = {
-    "PageVisited": "page-visits",
-    "ProfileUpdated": "lead-profiles",
-    "ContentDownloaded": "downloads",
-    "DemoBooked": "demo-bookings",
-}
 
-
-def new_lead() -> str:
-    return f"lead-{uuid.uuid4().hex[:10]}"
-
-
-async def send(worker: WorkerProcess, *events: Any) -> None:
-    await produce(
-        worker.settings,
-        [(TOPIC_OF[type(e).__name__], e.lead_id.encode(), encode(e)) for e in events],
-    )
+async def send(worker: WorkerProcess, *events: InputEvent) -> None:
+    await send_events(worker.settings, *events)
 
 
 async def test_the_acme_example_crosses_with_its_score_breakdown(
