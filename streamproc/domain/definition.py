@@ -69,10 +69,6 @@ class Part(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
 
-def _lowered(values: frozenset[str] | None) -> frozenset[str] | None:
-    return None if values is None else frozenset(value.lower() for value in values)
-
-
 class FieldTest(Part):
     """A test on one profile field: a numeric range (inclusive) or a set of values."""
 
@@ -93,7 +89,11 @@ class FieldTest(Part):
         if self.between is not None:
             low, high = self.between
             return isinstance(value, int | float) and low <= value <= high
-        return str(value).lower() in (_lowered(self.in_) or frozenset())
+        return str(value).lower() in self.lowered_values
+
+    @cached_property
+    def lowered_values(self) -> frozenset[str]:
+        return frozenset(value.lower() for value in self.in_ or ())
 
 
 class FitRule(FieldTest):

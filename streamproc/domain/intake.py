@@ -39,37 +39,55 @@ def matching_signals(event: InputEvent, definition: Definition) -> list[str]:
     return names
 
 
-def is_duplicate(state: LeadState, event: InputEvent) -> bool:
-    """Whether this event_id was applied already (profiles merge idempotently instead)."""
+def is_duplicate(state: LeadState, event: InputEvent, signals: list[str]) -> bool:
+    """Whether this event_id was applied already.
+
+    Only events that changed something need remembering: sales actions, and behaviour that
+    counts towards a signal (`signals`, the ones it matches). Profiles merge idempotently, and
+    behaviour that matches no signal changes nothing twice.
+    """
     if isinstance(event, SalesActionTaken):
         waiting = (parked.action.event_id for parked in state.parked)
         return event.event_id in state.action_ids or event.event_id in waiting
-    return any(event_id == event.event_id for hits in state.hits.values() for _, event_id in hits)
+    return any(
+        event_id == event.event_id for name in signals for _, event_id in state.hits.get(name, ())
+    )
 
 
-def merge_profile(state: LeadState, event: ProfileUpdated, at_ms: int) -> LeadState:
-    """Merge a partial profile: per field, the update with the newest event time wins."""
-    profile, times = dict(state.profile), dict(state.profile_times)
-    for name, value in event.attributes().items():
-        if at_ms >= times.get(name, at_ms):
-            profile[name], times[name] = value, at_ms
-    return state.model_copy(update={"profile": profile, "profile_times": times})
+def take_in(
+    state: LeadState, event: InputEvent, signals: list[str], at_ms: int, definition: Definition
+) -> tuple[LeadState, bool]:
+    """Record a behaviour or profile event; the new state and whether the score may have risen.
 
-
-def record_hits(
-    state: LeadState, event: InputEvent, at_ms: int, definition: Definition
-) -> LeadState:
-    """Add the event to each signal it matches; forget hits that can no longer count.
-
-    A hit is kept while it is among the signal's `events_kept` newest and younger than two of
-    the longest windows: one window for it to count in, one of allowed lateness, so that an
-    event arriving up to a window late is still scored at its own event time.
+    Profiles merge field by field, the update with the newest event time winning each field.
+    A behaviour event is added to each signal it matches (`signals`). A hit is kept while it
+    is among the signal's `events_kept` newest and younger than two of the longest windows:
+    one window for it to count in, one of allowed lateness, so that an event arriving up to a
+    window late is still scored at its own event time. Without a new hit or a changed profile
+    a score can only fall (windows move on, points decay), so nothing needs scoring.
     """
+    update: dict[str, object] = {}
+    if isinstance(event, ProfileUpdated):
+        profile, times = dict(state.profile), dict(state.profile_times)
+        for name, value in event.attributes().items():
+            if at_ms >= times.get(name, at_ms):
+                profile[name], times[name] = value, at_ms
+        if profile != state.profile:
+            update["profile"] = profile
+        update["profile_times"] = times
     clock = max(at_ms, state.clock_ms or at_ms)
+    if clock != state.clock_ms:
+        update["clock_ms"] = clock
     horizon = clock - 2 * int(definition.longest_window.total_seconds() * MS_PER_SECOND)
-    hits = dict(state.hits)
-    for name in matching_signals(event, definition) if at_ms > horizon else ():
-        kept = list(hits.get(name, ()))
-        bisect.insort(kept, (at_ms, event.event_id))
-        hits[name] = tuple(hit for hit in kept[-definition.events_kept[name] :] if hit[0] > horizon)
-    return state.model_copy(update={"hits": hits, "clock_ms": clock})
+    if signals and at_ms > horizon:
+        hits = dict(state.hits)
+        for name in signals:
+            kept = list(hits.get(name, ()))
+            bisect.insort(kept, (at_ms, event.event_id))
+            hits[name] = tuple(
+                hit for hit in kept[-definition.events_kept[name] :] if hit[0] > horizon
+            )
+        update["hits"] = hits
+    if not update:
+        return state, False
+    return state.model_copy(update=update), "hits" in update or "profile" in update

@@ -18,16 +18,16 @@ from streamproc.domain.events import (
     InputEvent,
     MqlCrossed,
     OutputEvent,
-    ProfileUpdated,
     SalesActionTaken,
     Stage,
 )
-from streamproc.domain.intake import is_duplicate, merge_profile, record_hits
+from streamproc.domain.intake import is_duplicate, matching_signals, take_in
 from streamproc.domain.lifecycle import DisallowedActionError, DomainError
 from streamproc.domain.scoring import score_lead
 from streamproc.domain.state import LeadState, ParkedAction, Rotation, from_ms, output_id, to_ms
 from streamproc.domain.transition import Refusal, Transitions
 
+_NO_TURNS_YET = Rotation()
 PARK_GRACE_MS = 60_000
 """How long a sales action that is not allowed yet waits for the event that would allow it."""
 PARKED_AT_MOST = 8
@@ -175,12 +175,13 @@ def decide(
     missing reason code) raises a `lifecycle.DomainError` and changes nothing.
     """
     state = state or LeadState(lead_id=event.lead_id)
-    run = Transitions(state, definition, rotation or Rotation())
+    run = Transitions(state, definition, rotation or _NO_TURNS_YET)
     if isinstance(event, ClockTicked):
         run.check_deadlines(to_ms(event.at))
         _expire_parked(run, to_ms(event.at))
         return _decision(run)
-    if is_duplicate(state, event):
+    signals = matching_signals(event, definition)
+    if is_duplicate(state, event, signals):
         return Decision(state, duplicate=True, rotation=run.rotation)
     at_ms = to_ms(event.occurred_at)
     run.check_deadlines(at_ms)
@@ -190,12 +191,11 @@ def decide(
         except DisallowedActionError as error:
             _park(run, event, arrival or Arrival(received_ms=at_ms), error)
     else:
-        if isinstance(event, ProfileUpdated):
-            run.state = merge_profile(run.state, event, at_ms)
-        run.state = record_hits(run.state, event, at_ms, definition)
+        run.state, may_rise = take_in(run.state, event, signals, at_ms, definition)
         if run.state.stage is Stage.VISITOR and "email" in run.state.profile:
             run.enter(Stage.LEAD, at_ms, event.event_id, "system", None)
-        if run.state.stage in (Stage.LEAD, Stage.RECYCLED):
+            may_rise = True
+        if may_rise and run.state.stage in (Stage.LEAD, Stage.RECYCLED):
             _cross_mql(run, event, at_ms)
     _retry_parked(run)
     return _decision(run)
