@@ -45,13 +45,12 @@ def worker() -> None:
 
     settings = Settings()
     try:
-        definition = load_definition(settings.definition)
+        pipeline = create_app(settings)  # loads and checks the definitions first
         asyncio.run(ensure_topics(settings))
     except (DefinitionError, TopicError) as error:
         _fail(str(error))
     except Exception as error:  # the admin client raises several kinds for "no broker"
         _fail(f"cannot reach Kafka at {settings.bootstrap_servers} ({error!r}); is it running?")
-    pipeline = create_app(settings, definition)
     Path(pipeline.app.conf.datadir).mkdir(parents=True, exist_ok=True)
     faust.Worker(pipeline.app, loglevel=settings.log_level).execute_from_commandline()
 

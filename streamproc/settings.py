@@ -17,6 +17,11 @@ class Settings(BaseSettings):
         "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated host:port"
     )
     definition: str = Field("default", description="a shipped definition name or a file path")
+    shadow_definition: str | None = Field(
+        None,
+        description="a candidate definition scored alongside the live one; its crossings go "
+        "to mql-crossed-shadow and drive nothing",
+    )
     partitions: int = Field(4, ge=1, description="partitions of every topic streamproc creates")
     replication: int = Field(1, ge=1, description="replication factor of topics it creates")
     topic_prefix: str = Field("", description="prepended to every topic name")

@@ -25,6 +25,7 @@ from streamproc.settings import Settings
 from streamproc.streaming.codec import TICKS_TOPIC, InputError, decode_input, encode
 from streamproc.streaming.deadletters import dead_letter
 from streamproc.streaming.lead_store import LeadStore
+from streamproc.streaming.shadow import ShadowScorer
 from streamproc.streaming.sla_timer import SlaTimer
 from streamproc.streaming.topics import CONSUMED_TOPICS, OUTPUT_TOPICS, TOPIC_OF
 from streamproc.web.leads import add_lead_view
@@ -66,6 +67,7 @@ class Pipeline:
     outputs: dict[str, Any]
     agent: Any
     sla_timer: SlaTimer
+    shadow: ShadowScorer | None
 
 
 def _faust_app(settings: Settings) -> faust.App:
@@ -95,6 +97,11 @@ def create_app(settings: Settings, definition: Definition | None = None) -> Pipe
     outputs = {name: app.topic(settings.topic(name), **RAW) for name in OUTPUT_TOPICS}
     ticks = app.topic(settings.topic(TICKS_TOPIC), **RAW)
     store = LeadStore.create(app, settings)
+    shadow = (
+        ShadowScorer.create(app, settings, load_definition(settings.shadow_definition))
+        if settings.shadow_definition
+        else None
+    )
     prefix_length = len(settings.topic_prefix)
     grace_ms = round(settings.action_grace * 1000)
 
@@ -148,6 +155,9 @@ def create_app(settings: Settings, definition: Definition | None = None) -> Pipe
                 await outputs[TOPIC_OF[type(output)]].send(
                     key=output.lead_id.encode(), value=encode(output)
                 )
+            if shadow and not isinstance(lead_event, ClockTicked):
+                for crossed in shadow.apply(message.key, lead_event):
+                    await outputs["mql-crossed-shadow"].send(key=message.key, value=encode(crossed))
             yield Outcome(topic, message.offset, decision.outputs, decision.duplicate)
 
     # An unexpected error stops the worker instead of restarting the agent: a restarted agent
@@ -165,4 +175,4 @@ def create_app(settings: Settings, definition: Definition | None = None) -> Pipe
     app.timer(interval=SLA_TIMER_INTERVAL)(tick_overdue_leads)
 
     add_lead_view(app, store.lead_states, definition)
-    return Pipeline(app, definition, settings, store, outputs, agent, sla_timer)
+    return Pipeline(app, definition, settings, store, outputs, agent, sla_timer, shadow)

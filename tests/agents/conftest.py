@@ -38,9 +38,7 @@ class AgentHarness:
         return [value for name, _, value in self.sent if name == topic]
 
 
-@pytest.fixture
-async def harness() -> AsyncIterator[AgentHarness]:
-    settings = Settings(topic_prefix="agent-test.", store="memory://")
+async def _harness(settings: Settings) -> AsyncIterator[AgentHarness]:
     pipeline = create_app(settings, load_definition("acme"))
     pipeline.app.finalize()
     pipeline.app.flow_control.resume()
@@ -56,3 +54,18 @@ async def harness() -> AsyncIterator[AgentHarness]:
     # The consumer is created but never started in a test context, so the event loop of its
     # thread is never closed by Faust; close it here rather than leak it into later tests.
     pipeline.app.consumer._thread.thread_loop.close()
+
+
+@pytest.fixture
+async def harness() -> AsyncIterator[AgentHarness]:
+    """The agent on the Acme definition."""
+    async for running in _harness(Settings(topic_prefix="agent-test.", store="memory://")):
+        yield running
+
+
+@pytest.fixture
+async def shadow_harness() -> AsyncIterator[AgentHarness]:
+    """The agent on Acme, with the default definition scored in its shadow."""
+    settings = Settings(topic_prefix="agent-test.", shadow_definition="default")
+    async for running in _harness(settings):
+        yield running

@@ -116,3 +116,20 @@ async def test_round_robin_is_kept_per_partition(harness: AgentHarness) -> None:
         "acme-rep-1",
     ]
     assert b"0" in harness.pipeline.store.rotations  # the test context delivers on partition 0
+
+
+async def test_a_shadow_definition_publishes_its_crossings_and_drives_nothing(
+    shadow_harness: AgentHarness,
+) -> None:
+    enterprise = good_fit(
+        "S1", at(), company={"employees": 5000, "industry": "saas", "country": "US"}
+    )
+    await put_event(shadow_harness, "lead-profiles", enterprise)  # too big for Acme's fit
+    await put_event(shadow_harness, "demo-bookings", demo("S1", at(1)))
+    [crossed] = shadow_harness.sent_to("mql-crossed-shadow")
+    assert (crossed["definition"], crossed["crossing"]) == ("default@1", 1)
+    assert shadow_harness.sent_to("mql-crossed") == []
+    assert [c["to_stage"] for c in shadow_harness.sent_to("lead-stage-changes")] == ["lead"]
+    assert shadow_harness.sent_to("lead-routing") == []
+    live = LeadState.model_validate_json(shadow_harness.pipeline.store.lead_states[b"S1"])
+    assert live.stage == "lead"
