@@ -17,15 +17,18 @@ OWED_ON_ENTRY: dict[Stage, SlaName] = {Stage.MQL: "mql_review", Stage.SQL: "sql_
 
 
 def start_clock(
-    stage: Stage, lane: Lane, at_ms: int, queue: str | None, definition: Definition
+    stage: Stage, lane: Lane, at_ms: int, entry: int, queue: str | None, definition: Definition
 ) -> SlaClock | None:
-    """The clock that entering `stage` at `at_ms` starts, if that stage owes a reaction."""
+    """The clock that entering `stage` at `at_ms` (the lead's `entry`-th transition) starts,
+    if that stage owes a reaction."""
     sla = OWED_ON_ENTRY.get(stage)
     if sla is None:
         return None
     duration = getattr(definition.sla[lane], sla).total_seconds()
     deadline = at_ms + round(duration * MS_PER_SECOND)
-    return SlaClock(sla=sla, stage=stage, started_ms=at_ms, deadline_ms=deadline, queue=queue)
+    return SlaClock(
+        sla=sla, stage=stage, started_ms=at_ms, entry=entry, deadline_ms=deadline, queue=queue
+    )
 
 
 def overdue(
@@ -34,8 +37,8 @@ def overdue(
     """Split clocks into those still running and breaches of those whose deadline passed.
 
     A reaction exactly at the deadline is in time. The breach id depends only on the lead,
-    the SLA and when its clock started, so detecting it twice (a replay, a restart, a timer
-    and a late reaction) publishes the same id.
+    the SLA and the transition that started its clock, so detecting it twice (a replay, a
+    restart, a timer and a late reaction) publishes the same id.
     """
     running, breaches = [], []
     for clock in clocks:
@@ -44,7 +47,7 @@ def overdue(
             continue
         breaches.append(
             SlaBreached(
-                event_id=output_id(lead_id, "sla", clock.sla, clock.started_ms),
+                event_id=output_id(lead_id, "sla", clock.sla, clock.entry),
                 lead_id=lead_id,
                 sla=clock.sla,
                 stage=clock.stage,

@@ -23,6 +23,9 @@ class SlaClock(BaseModel):
     sla: SlaName
     stage: Stage
     started_ms: int
+    entry: int
+    """Which of the lead's stage transitions started it: names the breach whatever the
+    order in which topics were read made the clock start a little earlier or later."""
     deadline_ms: int
     queue: str | None = None
 

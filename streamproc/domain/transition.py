@@ -68,7 +68,7 @@ class Transitions:
         )
         queue = self._route(state.stage, to, at_ms) or state.queue
         lane = lifecycle.lane_of(state.profile)
-        clock = start_clock(to, lane, at_ms, queue, self.definition)
+        clock = start_clock(to, lane, at_ms, state.transitions + 1, queue, self.definition)
         clocks = still_owed(state.sla_clocks, to, contacted=False) + ((clock,) if clock else ())
         self.state = state.model_copy(
             update={

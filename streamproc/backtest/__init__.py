@@ -1,0 +1,1 @@
+"""Backtesting a definition: replay history through the worker's own domain code."""

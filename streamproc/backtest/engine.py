@@ -1,0 +1,188 @@
+"""Replaying history through exactly the worker's domain code, in event-time order.
+
+There is no second implementation: every event goes through `decide`, like in the worker.
+What the worker gets from Kafka and its timer, the replay provides itself: the partition of a
+lead (murmur2 of the key, like Kafka's default partitioner, so queue rotations match the
+worker's) and SLA ticks, which here run on the history's own clock: an owed deadline is
+ticked when the replayed events pass it, as a busy worker's partition clock does.
+"""
+
+from __future__ import annotations
+
+import heapq
+from collections.abc import Iterable, Iterator
+
+from aiokafka.partitioner import DefaultPartitioner
+
+from streamproc.backtest.result import Crossing, DivergentLead, LeadSummary, ReplayResult
+from streamproc.domain.definition import Definition
+from streamproc.domain.events import (
+    ClockTicked,
+    InputEvent,
+    LeadRouted,
+    MqlCrossed,
+    SlaBreached,
+    Stage,
+    StageChanged,
+)
+from streamproc.domain.lead import Decision, decide
+from streamproc.domain.lifecycle import DomainError
+from streamproc.domain.scoring import Evaluation, score_lead
+from streamproc.domain.state import LeadState, Rotation, from_ms, to_ms
+
+_partitioner = DefaultPartitioner()
+
+
+class Replay:
+    """One definition replaying one history; `result` grows as events are applied."""
+
+    def __init__(self, definition: Definition, partitions: int = 4) -> None:
+        self.definition = definition
+        self.partitions = list(range(partitions))
+        self.states: dict[str, LeadState] = {}
+        self.rotations: dict[int, Rotation] = {}
+        self.result = ReplayResult(definition)
+        self._due: list[tuple[int, str]] = []
+        self._clock_ms: int | None = None
+
+    def apply(self, event: InputEvent) -> list[MqlCrossed]:
+        """Apply one event (after any deadline the history has passed); its new crossings."""
+        at_ms = to_ms(event.occurred_at)
+        self._tick_until(at_ms)
+        self._note_time(event)
+        try:
+            decision = self._decide(event.lead_id, event)
+        except DomainError:
+            self.result.refused += 1
+            return []
+        self.result.events += 1
+        self.result.duplicates += decision.duplicate
+        return [output for output in decision.outputs if isinstance(output, MqlCrossed)]
+
+    def finish(self) -> ReplayResult:
+        """Tick what the last event passed, and summarise each lead."""
+        if self._clock_ms is not None:
+            self._tick_until(self._clock_ms + 1)
+        for lead_id, state in self.states.items():
+            self.result.leads[lead_id] = LeadSummary(
+                lane=str(state.profile.get("lane", "inbound")),
+                source=_text(state.profile.get("source")),
+                identified=state.highest_stage is not Stage.VISITOR,
+            )
+        return self.result
+
+    def score_now(self, lead_id: str, at_ms: int) -> Evaluation | None:
+        """This definition's score of a lead at `at_ms`, from what it has seen so far."""
+        state = self.states.get(lead_id)
+        if state is None:
+            return None
+        return score_lead(state.profile, state.hits, self.definition, at_ms)
+
+    def _note_time(self, event: InputEvent) -> None:
+        result = self.result
+        if result.first_event_at is None or event.occurred_at < result.first_event_at:
+            result.first_event_at = event.occurred_at
+        if result.last_event_at is None or event.occurred_at > result.last_event_at:
+            result.last_event_at = event.occurred_at
+
+    def _decide(self, lead_id: str, event: InputEvent | ClockTicked) -> Decision:
+        partition = _partitioner(lead_id.encode(), self.partitions, self.partitions)
+        rotation = self.rotations.get(partition)
+        decision = decide(self.states.get(lead_id), event, self.definition, rotation)
+        self.states[lead_id] = decision.state
+        self.rotations[partition] = decision.rotation
+        self.result.refused += len(decision.refused)
+        self._record(decision)
+        due = decision.state.next_deadline_ms
+        if due is not None:
+            heapq.heappush(self._due, (due, lead_id))
+        return decision
+
+    def _record(self, decision: Decision) -> None:
+        result = self.result
+        for output in decision.outputs:
+            if isinstance(output, MqlCrossed):
+                source = _text(decision.state.profile.get("source"))
+                result.crossings.append(Crossing(output, source))
+            elif isinstance(output, StageChanged):
+                result.stage_changes.append(output)
+            elif isinstance(output, SlaBreached):
+                result.breaches.append(output)
+            elif isinstance(output, LeadRouted):
+                result.routings.append(output)
+
+    def _tick_until(self, now_ms: int) -> None:
+        """Tick every lead whose owed deadline lies before `now_ms` on the history's clock."""
+        self._clock_ms = max(now_ms, self._clock_ms or now_ms)
+        while self._due and self._due[0][0] < now_ms:
+            due, lead_id = heapq.heappop(self._due)
+            if self.states[lead_id].next_deadline_ms == due:  # not settled meanwhile
+                self._decide(lead_id, ClockTicked(lead_id=lead_id, at=from_ms(now_ms)))
+
+
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def replay(
+    events: Iterable[InputEvent], definition: Definition, partitions: int = 4
+) -> ReplayResult:
+    """Replay `events` (in event-time order) through `definition`."""
+    engine = Replay(definition, partitions)
+    for event in events:
+        engine.apply(event)
+    return engine.finish()
+
+
+def replay_both(
+    events: Iterable[InputEvent], first: Definition, second: Definition, partitions: int = 4
+) -> tuple[ReplayResult, ReplayResult, list[DivergentLead]]:
+    """Replay one history through two definitions in lockstep, and the leads they disagree on.
+
+    When a lead crosses under one definition, the other's score of it at that same moment is
+    kept, so a reviewer sees both breakdowns side by side.
+    """
+    a, b = Replay(first, partitions), Replay(second, partitions)
+    b_when_a_crossed: dict[str, Evaluation | None] = {}
+    a_when_b_crossed: dict[str, Evaluation | None] = {}
+    for event in events:
+        crossed_a, crossed_b = a.apply(event), b.apply(event)
+        for crossed in crossed_a:
+            b_when_a_crossed.setdefault(
+                crossed.lead_id, b.score_now(crossed.lead_id, to_ms(crossed.occurred_at))
+            )
+        for crossed in crossed_b:
+            a_when_b_crossed.setdefault(
+                crossed.lead_id, a.score_now(crossed.lead_id, to_ms(crossed.occurred_at))
+            )
+    result_a, result_b = a.finish(), b.finish()
+    return (
+        result_a,
+        result_b,
+        list(_divergent(result_a, result_b, b_when_a_crossed, a_when_b_crossed)),
+    )
+
+
+def _divergent(
+    a: ReplayResult,
+    b: ReplayResult,
+    b_when_a_crossed: dict[str, Evaluation | None],
+    a_when_b_crossed: dict[str, Evaluation | None],
+) -> Iterator[DivergentLead]:
+    first_a = _first_crossings(a)
+    first_b = _first_crossings(b)
+    for lead_id in sorted(set(first_a) ^ set(first_b)):
+        yield DivergentLead(
+            lead_id=lead_id,
+            crossed_a=first_a.get(lead_id),
+            crossed_b=first_b.get(lead_id),
+            a_at_crossing=a_when_b_crossed.get(lead_id),
+            b_at_crossing=b_when_a_crossed.get(lead_id),
+        )
+
+
+def _first_crossings(result: ReplayResult) -> dict[str, MqlCrossed]:
+    first: dict[str, MqlCrossed] = {}
+    for crossing in result.crossings:
+        first.setdefault(crossing.event.lead_id, crossing.event)
+    return first

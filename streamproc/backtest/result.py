@@ -1,0 +1,68 @@
+"""What a replay of history produced: the facts every backtest figure is computed from.
+
+Memory is bounded by the number of leads, not of events: these are the outputs (a handful
+per lead) and one small record per lead.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+from streamproc.domain.definition import Definition
+from streamproc.domain.events import LeadRouted, MqlCrossed, SlaBreached, StageChanged
+from streamproc.domain.scoring import Evaluation
+
+
+@dataclass(frozen=True)
+class Crossing:
+    """An MQL crossing with what the report groups it by."""
+
+    event: MqlCrossed
+    source: str | None
+    """The lead's profile `source` when it crossed (None when never given)."""
+
+
+@dataclass
+class LeadSummary:
+    """One record per lead: enough for rates per lane and per source."""
+
+    lane: str = "inbound"
+    source: str | None = None
+    identified: bool = False
+
+
+@dataclass
+class ReplayResult:
+    """Everything one definition made of a history."""
+
+    definition: Definition
+    events: int = 0
+    """Valid input events applied (duplicates included)."""
+    invalid: int = 0
+    """Lines or messages that are not valid events (counted, not replayed)."""
+    duplicates: int = 0
+    refused: int = 0
+    """Sales actions the stage table refused (what the worker dead-letters)."""
+    first_event_at: datetime | None = None
+    last_event_at: datetime | None = None
+    leads: dict[str, LeadSummary] = field(default_factory=dict)
+    crossings: list[Crossing] = field(default_factory=list)
+    stage_changes: list[StageChanged] = field(default_factory=list)
+    breaches: list[SlaBreached] = field(default_factory=list)
+    routings: list[LeadRouted] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class DivergentLead:
+    """A lead that is an MQL under one definition and not under the other (compare mode).
+
+    For the definition it did not cross under, `*_at_crossing` is that definition's score of
+    the lead at the moment it crossed under the other one, with its breakdown.
+    """
+
+    lead_id: str
+    crossed_a: MqlCrossed | None
+    crossed_b: MqlCrossed | None
+    a_at_crossing: Evaluation | None
+    b_at_crossing: Evaluation | None

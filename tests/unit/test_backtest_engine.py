@@ -1,0 +1,117 @@
+"""The backtest replays history through the worker's own domain code, on history's clock."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import orjson
+
+from streamproc.backtest.engine import replay, replay_both
+from streamproc.backtest.sources import in_event_time_order, read_jsonl
+from streamproc.definitions import load_definition
+from streamproc.definitions.loader import parse_definition
+from streamproc.domain.events import InputEvent
+from tests.builders import action, at, demo, download, good_fit, visit
+
+ACME = load_definition("acme")
+ACME_TEXT = (Path(__file__).parents[2] / "streamproc/definitions/shipped/acme.yaml").read_text()
+
+
+def acme_with(threshold: int) -> object:
+    """Acme with a cheaper pricing rule (3 points), so a lead can score 63, and a threshold."""
+    text = ACME_TEXT.replace("at_least: 2, points: 10}", "at_least: 2, points: 3}")
+    text = text.replace("threshold: 60", f"threshold: {threshold}").replace(
+        "name: acme", f"name: acme-{threshold}"
+    )
+    return parse_definition(text, f"acme-{threshold}")
+
+
+def history() -> list[InputEvent]:
+    return [
+        good_fit("pricing-63", at()),
+        visit("pricing-63", at(1)),
+        visit("pricing-63", at(2)),
+        good_fit("roi-70", at()),
+        download("roi-70", at(1)),
+        good_fit("demo-80", at()),
+        demo("demo-80", at(1)),
+        good_fit("too-big", at(), company={"employees": 9000, "industry": "saas"}),
+        demo("too-big", at(1)),
+    ]
+
+
+def test_compare_lists_exactly_the_leads_between_two_thresholds() -> None:
+    low, high, divergent = replay_both(in_event_time_order(history()), acme_with(60), acme_with(65))  # type: ignore[arg-type]
+    assert {c.event.lead_id for c in low.crossings} == {"pricing-63", "roi-70", "demo-80"}
+    assert {c.event.lead_id for c in high.crossings} == {"roi-70", "demo-80"}
+    [lead] = divergent
+    assert lead.lead_id == "pricing-63"
+    assert lead.crossed_a is not None and lead.crossed_a.score.total == 63
+    assert lead.crossed_b is None and lead.a_at_crossing is None
+    assert lead.b_at_crossing is not None
+    assert (lead.b_at_crossing.score.total, lead.b_at_crossing.qualifies) == (63, False)
+
+
+def test_an_owed_review_breaches_when_the_history_passes_its_deadline() -> None:
+    events = [good_fit("L", at()), demo("L", at(1)), visit("other", at(1, hours=25))]
+    result = replay(events, ACME)
+    [breach] = result.breaches
+    assert (breach.lead_id, breach.sla) == ("L", "mql_review")
+    assert breach.detected_at == at(1, hours=25)
+
+
+def test_a_deadline_after_the_end_of_history_is_not_a_breach() -> None:
+    result = replay([good_fit("L", at()), demo("L", at(1)), visit("other", at(1, hours=23))], ACME)
+    assert result.breaches == []
+
+
+def test_a_review_in_time_in_history_is_not_a_breach_however_late_it_is_replayed() -> None:
+    events = [
+        good_fit("L", at()),
+        demo("L", at(1)),
+        action("L", at(1, hours=20), "accept"),
+        visit("x", at(9)),
+    ]
+    result = replay(events, ACME)
+    assert result.breaches == []
+    assert [c.to_stage for c in result.stage_changes] == ["lead", "mql", "sal"]
+    assert result.leads["L"].identified and not result.leads["x"].identified
+
+
+def test_refusals_duplicates_and_summaries_are_counted() -> None:
+    view = visit("L", at(1))
+    events = [
+        good_fit("L", at(), source="webinar"),
+        view,
+        view,
+        action("L", at(2), "close_won"),
+        visit("L", at(3)),
+    ]
+    result = replay(events, ACME)
+    assert (result.events, result.duplicates) == (5, 1)
+    assert result.refused == 1  # close_won on a lead: waited, then refused as the history moved on
+    assert result.leads["L"].source == "webinar"
+    assert (result.first_event_at, result.last_event_at) == (at(), at(3))
+
+
+def test_a_jsonl_history_is_read_in_event_time_order_and_bad_lines_are_counted(
+    tmp_path: Path,
+) -> None:
+    late_first = [visit("L", at(2)), good_fit("L", at()), demo("L", at(1))]
+    topics = {
+        "PageVisited": "page-visits",
+        "ProfileUpdated": "lead-profiles",
+        "DemoBooked": "demo-bookings",
+    }
+    lines = [
+        orjson.dumps({"topic": topics[type(e).__name__], "event": e.model_dump(mode="json")})
+        for e in late_first
+    ]
+    (tmp_path / "a.jsonl").write_bytes(
+        b"\n".join([*lines, b"{broken", b'{"topic": "nope", "event": {}}']) + b"\n"
+    )
+    (tmp_path / "b.jsonl").write_bytes(lines[0] + b"\n")  # a second file, merged in time order
+    events, progress = read_jsonl(tmp_path)
+    ordered = list(events)
+    assert [e.occurred_at for e in ordered] == [at(), at(1), at(2), at(2)]
+    assert progress.invalid == 2 and progress.read_bytes == progress.total_bytes
