@@ -18,7 +18,7 @@ from pydantic import ValidationError
 from streamproc.domain.events import INPUT_EVENTS, InputEvent
 from streamproc.domain.state import to_ms
 
-REORDER_BUFFER = 50_000
+REORDER_BUFFER = 10_000
 """Events held back per source to restore event-time order."""
 
 
@@ -28,10 +28,11 @@ class SourceError(Exception):
 
 @dataclass
 class ReadProgress:
-    """How far reading has got, for a progress line: bytes of how many, bad lines seen."""
+    """How far reading has got, for a progress line: `done` of `total` `unit`, bad input seen."""
 
-    total_bytes: int
-    read_bytes: int = 0
+    total: int
+    unit: str
+    done: int = 0
     invalid: int = 0
 
 
@@ -50,7 +51,7 @@ def jsonl_files(path: Path) -> list[Path]:
 def _events_of(path: Path, progress: ReadProgress) -> Iterator[InputEvent]:
     with path.open("rb") as lines:
         for line in lines:
-            progress.read_bytes += len(line)
+            progress.done += len(line)
             if not line.strip():
                 continue
             try:
@@ -89,5 +90,5 @@ def read_jsonl(path: Path) -> tuple[Iterator[InputEvent], ReadProgress]:
     """A JSON Lines history (one `{"topic", "event"}` object a line, as `streamproc generate`
     writes) in event-time order, and its progress counters."""
     files = jsonl_files(path)
-    progress = ReadProgress(total_bytes=sum(file.stat().st_size for file in files))
+    progress = ReadProgress(total=sum(file.stat().st_size for file in files), unit="bytes")
     return merged(_events_of(file, progress) for file in files), progress

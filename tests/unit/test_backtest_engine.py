@@ -114,4 +114,4 @@ def test_a_jsonl_history_is_read_in_event_time_order_and_bad_lines_are_counted(
     events, progress = read_jsonl(tmp_path)
     ordered = list(events)
     assert [e.occurred_at for e in ordered] == [at(), at(1), at(2), at(2)]
-    assert progress.invalid == 2 and progress.read_bytes == progress.total_bytes
+    assert progress.invalid == 2 and progress.done == progress.total
