@@ -34,7 +34,7 @@ class WorkerProcess:
     def start(self) -> int:
         """Launch the worker with the settings as STREAMPROC_* variables; its pid."""
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        for name, value in self.settings.model_dump().items():
+        for name, value in self.settings.model_dump(exclude_none=True).items():
             env[f"STREAMPROC_{name.upper()}"] = str(value)
         command = [str(Path(sys.executable).parent / "streamproc"), "worker"]
         with self.log.open("wb") as log:
