@@ -9,6 +9,7 @@ from typing import NoReturn
 
 import click
 
+from streamproc.backtest.cli import backtest
 from streamproc.contract import write_schemas
 from streamproc.definitions import DefinitionError, load_definition
 from streamproc.demo import demo
@@ -22,6 +23,7 @@ def main() -> None:
     """Real-time lead scoring and lifecycle on Kafka."""
 
 
+main.add_command(backtest)
 main.add_command(broker)
 main.add_command(demo)
 main.add_command(generate)
