@@ -76,7 +76,7 @@ class Replay:
         state = self.states.get(lead_id)
         if state is None:
             return None
-        return score_lead(state.profile, state.hits, self.definition, at_ms)
+        return score_lead(state.profile, state.countable_hits, self.definition, at_ms)
 
     def _note_time(self, event: InputEvent) -> None:
         result = self.result
@@ -88,13 +88,14 @@ class Replay:
     def _decide(self, lead_id: str, event: InputEvent | ClockTicked) -> Decision:
         partition = _partitioner(lead_id.encode(), self.partitions, self.partitions)
         rotation = self.rotations.get(partition)
-        decision = decide(self.states.get(lead_id), event, self.definition, rotation)
+        before = self.states.get(lead_id)
+        decision = decide(before, event, self.definition, rotation)
         self.states[lead_id] = decision.state
         self.rotations[partition] = decision.rotation
         self.result.refused += len(decision.refused)
         self._record(decision)
         due = decision.state.next_deadline_ms
-        if due is not None:
+        if due is not None and due != (before.next_deadline_ms if before else None):
             heapq.heappush(self._due, (due, lead_id))
         return decision
 

@@ -68,11 +68,7 @@ def _cross_mql(run: Transitions, cause: InputEvent, at_ms: int) -> None:
     recycle only intent newer than the recycle counts.
     """
     state, definition = run.state, run.definition
-    since = state.intent_since_ms
-    hits = {
-        name: tuple(hit for hit in kept if since is None or hit[0] > since)
-        for name, kept in state.hits.items()
-    }
+    hits = state.countable_hits
     later = {t for kept in hits.values() for t, _ in kept if t > at_ms}
     for moment in sorted({at_ms, *later}):
         evaluation = score_lead(state.profile, hits, definition, moment)
@@ -136,12 +132,15 @@ def _retry_parked(run: Transitions) -> None:
         progressed = False
         for waiting in sorted(run.state.parked, key=lambda p: p.action.occurred_at):
             rest = tuple(p for p in run.state.parked if p is not waiting)
-            before = run.state
+            before, published = run.state, len(run.outputs)
             run.state = run.state.model_copy(update={"parked": rest})
+            at_ms = to_ms(waiting.action.occurred_at)
             try:
-                _act(run, waiting.action, to_ms(waiting.action.occurred_at))
+                run.check_deadlines(at_ms)  # as if it had been read in its place in time
+                _act(run, waiting.action, at_ms)
             except DisallowedActionError:
                 run.state = before
+                del run.outputs[published:]
                 continue
             except DomainError as error:  # allowed now, but wrong in itself
                 run.refused.append(Refusal(waiting.origin, str(error)))

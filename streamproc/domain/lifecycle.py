@@ -83,7 +83,7 @@ def next_stage(
     if stage not in allowed or (stage is Stage.LEAD and lane != "outbound"):
         raise DisallowedActionError(
             f"action {action.action} is not allowed for a lead in stage {stage}"
-            + (" of the inbound lane" if stage is Stage.LEAD else "")
+            + (" of the inbound lane" if stage is Stage.LEAD and lane != "outbound" else "")
             + f"; it applies to stages {', '.join(allowed)}"
         )
     if action.action in NEEDS_REASON and action.reason_code not in definition.reason_codes:

@@ -76,6 +76,14 @@ class LeadState(BaseModel):
     parked: tuple[ParkedAction, ...] = ()
 
     @property
+    def countable_hits(self) -> dict[str, tuple[Hit, ...]]:
+        """The hits that may count towards a crossing: after a recycle, only newer ones."""
+        since = self.intent_since_ms
+        if since is None:
+            return self.hits
+        return {name: tuple(h for h in kept if h[0] > since) for name, kept in self.hits.items()}
+
+    @property
     def next_deadline_ms(self) -> int | None:
         """When the lead next needs the clock: an owed reaction or a parked action is due."""
         due = [clock.deadline_ms for clock in self.sla_clocks]

@@ -21,7 +21,7 @@ def describe_lead(state: LeadState, definition: Definition) -> dict[str, Any]:
         mode="json", include={"lead_id", "stage", "highest_stage", "crossings", "profile"}
     )
     if state.clock_ms is not None:
-        evaluation = score_lead(state.profile, state.hits, definition, state.clock_ms)
+        evaluation = score_lead(state.profile, state.countable_hits, definition, state.clock_ms)
         described.update(
             scored_at=from_ms(state.clock_ms).isoformat(),
             definition=definition.label,

@@ -73,6 +73,12 @@ def test_a_valid_message_decodes_to_its_event() -> None:
             orjson.dumps(VISIT),
             "the message key None differs from lead_id 'L1'",
         ),
+        (
+            "page-visits",
+            b"L1",
+            orjson.dumps({**VISIT, "occurred_at": "9999-12-31T23:59:59-01:00"}),
+            "occurred_at: value error, must lie between 1970 and 2999",
+        ),
     ],
 )
 def test_bad_input_is_explained(

@@ -10,7 +10,7 @@ from streamproc.definitions import load_definition
 from streamproc.domain.events import ClockTicked, SlaBreached, Stage, StageChanged
 from streamproc.domain.lead import decide
 from streamproc.domain.state import LeadState
-from tests.builders import action, at, good_fit, replay, visit
+from tests.builders import action, at, demo, good_fit, replay, visit
 
 ACME = load_definition("acme")
 DEFAULT = load_definition("default")
@@ -113,3 +113,14 @@ def test_deadlines_count_elapsed_hours_across_a_daylight_saving_change() -> None
     assert breaches(decide(state, in_time, ACME).outputs) == []
     late = action("L", datetime.fromisoformat("2026-03-29T11:00:01+02:00"), "accept")
     assert len(breaches(decide(state, late, ACME).outputs)) == 1
+
+
+def test_a_late_reaction_read_before_its_mql_still_reveals_the_breach() -> None:
+    """Topics are read independently: the reject can be read before the demo booking."""
+    reject = action("L", at(hours=31), "reject", reason_code="low_intent")
+    in_time_order = [good_fit("L", at()), demo("L", at(hours=1)), reject]
+    reject_first = [good_fit("L", at()), reject, demo("L", at(hours=1))]
+    for arrival in (in_time_order, reject_first):
+        state, outputs = replay(arrival, ACME)
+        [breach] = breaches(outputs)
+        assert breach.detected_at == at(hours=31) and state.stage is Stage.RECYCLED
