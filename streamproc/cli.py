@@ -48,8 +48,11 @@ def worker() -> None:
     settings = Settings()
     try:
         pipeline = create_app(settings)  # loads and checks the definitions first
+    except DefinitionError as error:
+        _fail(str(error))
+    try:
         asyncio.run(ensure_topics(settings))
-    except (DefinitionError, TopicError) as error:
+    except TopicError as error:
         _fail(str(error))
     except Exception as error:  # the admin client raises several kinds for "no broker"
         _fail(f"cannot reach Kafka at {settings.bootstrap_servers} ({error!r}); is it running?")

@@ -23,6 +23,8 @@ from streamproc.streaming.codec import InputError, decode_input
 from streamproc.streaming.topics import INPUT_TOPICS
 
 BATCH = 2_000
+PATIENCE = 10
+"""Empty fetches in a row (2 s each) before a partition that stops short is an error."""
 PARTITION_REORDER_BUFFER = 1_000
 """Within a partition events arrive nearly in time order: a small buffer suffices."""
 T = TypeVar("T")

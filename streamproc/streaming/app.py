@@ -105,10 +105,10 @@ def create_app(settings: Settings, definition: Definition | None = None) -> Pipe
     prefix_length = len(settings.topic_prefix)
     grace_ms = round(settings.action_grace * 1000)
 
-    async def send_tick(key: bytes, tick: ClockTicked) -> None:
-        await ticks.send(key=key, value=encode(tick))
+    async def send_tick(key: bytes, partition: int, tick: ClockTicked) -> None:
+        await ticks.send(key=key, partition=partition, value=encode(tick))
 
-    sla_timer = SlaTimer(send_tick)
+    sla_timer = SlaTimer(send_tick, started_ms=to_ms(datetime.now(UTC)))
 
     def letter_for(message: Any, error: Exception | None = None) -> DeadLettered:
         return dead_letter(
@@ -142,11 +142,8 @@ def create_app(settings: Settings, definition: Definition | None = None) -> Pipe
                 await send_dead_letter(letter_for(message, error))
                 yield Outcome(topic, message.offset, error=str(error))
                 continue
-            store.save(message.key, message.partition, state, rotation, decision)
-            if not isinstance(lead_event, ClockTicked):
-                sla_timer.clocks.observe(
-                    message.partition, to_ms(lead_event.occurred_at), to_ms(datetime.now(UTC))
-                )
+            # Outputs are handed to the producer before the state that records them, so they
+            # are never behind it: see "Delivery" in the README for what is left.
             for refusal in decision.refused:
                 await send_dead_letter(
                     DeadLettered(**refusal.origin, error=refusal.error, failed_at=datetime.now(UTC))
@@ -155,9 +152,13 @@ def create_app(settings: Settings, definition: Definition | None = None) -> Pipe
                 await outputs[TOPIC_OF[type(output)]].send(
                     key=output.lead_id.encode(), value=encode(output)
                 )
-            if shadow and not isinstance(lead_event, ClockTicked):
-                for crossed in shadow.apply(message.key, lead_event):
-                    await outputs["mql-crossed-shadow"].send(key=message.key, value=encode(crossed))
+            store.save(message.key, message.partition, state, rotation, decision)
+            if not isinstance(lead_event, ClockTicked):
+                sla_timer.clocks.observe(
+                    message.partition, to_ms(lead_event.occurred_at), to_ms(datetime.now(UTC))
+                )
+                if shadow:
+                    await shadow.apply(message.key, lead_event, outputs["mql-crossed-shadow"])
             yield Outcome(topic, message.offset, decision.outputs, decision.duplicate)
 
     # An unexpected error stops the worker instead of restarting the agent: a restarted agent

@@ -38,8 +38,9 @@ class ShadowScorer:
         )
         return cls(definition, states)
 
-    def apply(self, key: bytes, event: InputEvent) -> list[MqlCrossed]:
-        """Apply an input the live definition accepted; the candidate's new crossings.
+    async def apply(self, key: bytes, event: InputEvent, crossings: Any) -> None:
+        """Apply an input the live definition accepted; send the candidate's new crossings
+        to the `crossings` topic (before storing the state that records them).
 
         An action the candidate's stages refuse is the live path's business (it dead-letters
         what is wrong); the candidate just does not move.
@@ -49,7 +50,9 @@ class ShadowScorer:
         try:
             decision = decide(state, event, self.definition)
         except DomainError:
-            return []
+            return
+        for output in decision.outputs:
+            if isinstance(output, MqlCrossed):
+                await crossings.send(key=key, value=encode(output))
         if not decision.duplicate:
             self.states[key] = encode(decision.state)
-        return [output for output in decision.outputs if isinstance(output, MqlCrossed)]

@@ -9,9 +9,10 @@ lands on the partition's owner.
 
 Which clock: while a partition is busy its clock is the newest event time read from it (its
 watermark), so a worker catching up on a backlog or replaying history does not call a review
-late that the history shows in time. A partition with nothing new to read for IDLE_AFTER_MS is
-caught up, and its clock is the wall clock: an MQL already 30 hours old breaches within
-seconds, with no further event needed.
+late that the history shows in time. A partition from which no event came for IDLE_AFTER_MS
+(counted from the worker's start for a partition it has not read yet, so that a restarted
+worker reads its backlog before it judges deadlines) is caught up, and its clock is the wall
+clock: an MQL already 30 hours old breaches within seconds, with no further event needed.
 """
 
 from __future__ import annotations
@@ -37,7 +38,8 @@ class _Progress:
 class PartitionClocks:
     """What time it is for each partition: its watermark while busy, the wall clock when idle."""
 
-    def __init__(self) -> None:
+    def __init__(self, started_ms: int) -> None:
+        self._started_ms = started_ms
         self._progress: dict[int, _Progress] = {}
 
     def observe(self, partition: int, event_ms: int, wall_ms: int) -> None:
@@ -46,9 +48,12 @@ class PartitionClocks:
         newest = event_ms if seen is None else max(seen.newest_event_ms, event_ms)
         self._progress[partition] = _Progress(newest, wall_ms)
 
-    def now(self, partition: int, wall_ms: int) -> int:
+    def now(self, partition: int, wall_ms: int) -> int | None:
+        """The partition's clock; None while the worker has just started and not read it."""
         seen = self._progress.get(partition)
-        if seen is None or wall_ms - seen.read_at_ms >= IDLE_AFTER_MS:
+        if seen is None:
+            return wall_ms if wall_ms - self._started_ms >= IDLE_AFTER_MS else None
+        if wall_ms - seen.read_at_ms >= IDLE_AFTER_MS:
             return wall_ms
         return min(seen.newest_event_ms, wall_ms)
 
@@ -61,9 +66,11 @@ def deadline_entry(deadline_ms: int, partition: int) -> bytes:
 class SlaTimer:
     """Ticks leads whose deadline passed, at most once per RETICK_AFTER_MS each."""
 
-    def __init__(self, send: Callable[[bytes, ClockTicked], Awaitable[None]]) -> None:
+    def __init__(
+        self, send: Callable[[bytes, int, ClockTicked], Awaitable[None]], started_ms: int
+    ) -> None:
         self._send = send
-        self.clocks = PartitionClocks()
+        self.clocks = PartitionClocks(started_ms)
         self._ticked_ms: dict[bytes, int] = {}
 
     async def tick_overdue(self, deadlines: Iterable[tuple[bytes, bytes]], wall_ms: int) -> int:
@@ -73,11 +80,13 @@ class SlaTimer:
         for key, entry in deadlines:
             deadline, partition = (int(part) for part in entry.split(b":"))
             now = self.clocks.now(partition, wall_ms)
-            if deadline >= now:
+            if now is None or deadline >= now:
                 continue
             overdue.append(key)
             if wall_ms - self._ticked_ms.get(key, 0) >= RETICK_AFTER_MS:
-                await self._send(key, ClockTicked(lead_id=key.decode(), at=from_ms(now)))
+                # To the lead's own partition, whatever partitioner its producers use.
+                tick = ClockTicked(lead_id=key.decode(), at=from_ms(now))
+                await self._send(key, partition, tick)
                 self._ticked_ms[key] = wall_ms
                 sent += 1
         self._ticked_ms = {key: self._ticked_ms[key] for key in overdue if key in self._ticked_ms}

@@ -17,8 +17,8 @@ WALL = 1_800_000_000_000  # the wall clock in these tests
 
 
 def test_a_busy_partition_runs_on_event_time_and_an_idle_one_on_the_wall_clock() -> None:
-    clocks = PartitionClocks()
-    assert clocks.now(0, WALL) == WALL  # nothing read yet: nothing to catch up on
+    clocks = PartitionClocks(started_ms=WALL - IDLE_AFTER_MS)
+    assert clocks.now(0, WALL) == WALL  # nothing read since the start: nothing to catch up on
     clocks.observe(0, event_ms=WALL - 30 * HOUR, wall_ms=WALL)
     clocks.observe(0, event_ms=WALL - 40 * HOUR, wall_ms=WALL)  # late events do not go back
     assert clocks.now(0, WALL + IDLE_AFTER_MS - 1) == WALL - 30 * HOUR
@@ -26,19 +26,27 @@ def test_a_busy_partition_runs_on_event_time_and_an_idle_one_on_the_wall_clock()
     assert clocks.now(1, WALL) == WALL
 
 
+def test_a_just_started_worker_judges_no_deadline_before_it_could_read_its_backlog() -> None:
+    clocks = PartitionClocks(started_ms=WALL)
+    assert clocks.now(0, WALL + IDLE_AFTER_MS - 1) is None
+    clocks.observe(0, event_ms=WALL - 30 * HOUR, wall_ms=WALL + 10)
+    assert clocks.now(0, WALL + 20) == WALL - 30 * HOUR
+    assert clocks.now(1, WALL + IDLE_AFTER_MS) == WALL + IDLE_AFTER_MS
+
+
 async def test_only_overdue_leads_are_ticked_and_not_flooded() -> None:
-    sent: list[tuple[bytes, ClockTicked]] = []
+    sent: list[tuple[bytes, int, ClockTicked]] = []
 
-    async def send(key: bytes, tick: ClockTicked) -> None:
-        sent.append((key, tick))
+    async def send(key: bytes, partition: int, tick: ClockTicked) -> None:
+        sent.append((key, partition, tick))
 
-    timer = SlaTimer(send)
+    timer = SlaTimer(send, started_ms=WALL - IDLE_AFTER_MS)
     deadlines = [
         (b"due", deadline_entry(WALL - HOUR, 0)),
         (b"later", deadline_entry(WALL + HOUR, 1)),
     ]
     assert await timer.tick_overdue(deadlines, WALL) == 1
-    assert sent == [(b"due", ClockTicked(lead_id="due", at=from_ms(WALL)))]
+    assert sent == [(b"due", 0, ClockTicked(lead_id="due", at=from_ms(WALL)))]
     assert await timer.tick_overdue(deadlines, WALL + RETICK_AFTER_MS - 1) == 0
     assert await timer.tick_overdue(deadlines, WALL + RETICK_AFTER_MS) == 1
     assert await timer.tick_overdue(deadlines, WALL + 2 * HOUR) == 2
@@ -48,10 +56,10 @@ async def test_only_overdue_leads_are_ticked_and_not_flooded() -> None:
 async def test_a_partition_replaying_history_is_ticked_only_once_its_events_pass() -> None:
     sent: list[ClockTicked] = []
 
-    async def send(key: bytes, tick: ClockTicked) -> None:
+    async def send(key: bytes, partition: int, tick: ClockTicked) -> None:
         sent.append(tick)
 
-    timer = SlaTimer(send)
+    timer = SlaTimer(send, started_ms=WALL - IDLE_AFTER_MS)
     deadline = WALL - 10 * HOUR  # long past on the wall clock
     timer.clocks.observe(2, event_ms=deadline - HOUR, wall_ms=WALL)  # but the stream is behind it
     assert await timer.tick_overdue([(b"lead", deadline_entry(deadline, 2))], WALL) == 0
