@@ -88,7 +88,12 @@ class _Reader:
     ) -> Iterator[InputEvent]:
         """The events of one partition up to offset `end`, in the partition's order."""
         topic = tp.topic.removeprefix(self.settings.topic_prefix)
-        while records := self.run(self._batch(tp)):
+        empty = 0
+        while True:
+            records = self.run(self._batch(tp))
+            empty = 0 if records else empty + 1
+            if empty > PATIENCE:
+                raise SourceError(f"{tp.topic}[{tp.partition}] sent nothing before offset {end}")
             for record in records:
                 if record.offset >= end:
                     return
@@ -97,8 +102,8 @@ class _Reader:
                     yield decode_input(topic, record.key, record.value)  # type: ignore[misc]
                 except InputError:
                     progress.invalid += 1  # the worker dead-lettered it; it changed no lead
-            if records[-1].offset >= end - 1:
-                return
+                if record.offset >= end - 1:
+                    return
 
     def close(self) -> None:
         if self.consumer is not None:
