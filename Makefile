@@ -30,6 +30,11 @@ test: lint typecheck
 unit: install
 	$(BIN)/pytest tests/unit tests/agents
 
+# BENCH_ARGS: e.g. --quick, --big, --events 500000 (see python -m streamproc.bench --help)
+.PHONY: bench
+bench: install
+	$(BIN)/python -m streamproc.bench $(BENCH_ARGS)
+
 schemas: install
 	$(BIN)/streamproc schemas
 

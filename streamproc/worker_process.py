@@ -31,19 +31,28 @@ class WorkerProcess:
         self.settings, self.log = settings, log
         self.process: subprocess.Popen[bytes] | None = None
 
-    def start(self) -> int:
-        """Launch the worker with the settings as STREAMPROC_* variables; its pid."""
+    def command(self) -> list[str]:
+        return [str(Path(sys.executable).parent / "streamproc"), "worker"]
+
+    def environment(self) -> dict[str, str]:
+        """This process's environment with the settings as STREAMPROC_* variables; a
+        setting that is None is left out (its text, "None", would be a value)."""
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-        for name, value in self.settings.model_dump(exclude_none=True).items():
-            env[f"STREAMPROC_{name.upper()}"] = str(value)
-        command = [str(Path(sys.executable).parent / "streamproc"), "worker"]
+        for name, value in self.settings.model_dump().items():
+            env.pop(f"STREAMPROC_{name.upper()}", None)
+            if value is not None:
+                env[f"STREAMPROC_{name.upper()}"] = str(value)
+        return env
+
+    def start(self) -> int:
+        """Launch the command with the environment, in a new process group; its pid."""
         with self.log.open("wb") as log:
             self.process = subprocess.Popen(
-                command,
+                self.command(),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
-                env=env,
+                env=self.environment(),
                 start_new_session=True,
             )
         return self.process.pid

@@ -1,0 +1,175 @@
+"""Plain aiokafka for the benchmark: bulk produce, end and committed offsets, topics."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.partitioner import murmur2
+
+BATCH_BYTES = 256 * 1024
+PROGRESS_EVERY = 5.0
+"""Seconds between progress lines of a long wait."""
+Progress = Callable[[str], None]
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (and aiokafka's) gives a key: murmur2."""
+    hashed: int = murmur2(key)
+    return (hashed & 0x7FFFFFFF) % partitions
+
+
+def producer(bootstrap: str, linger_ms: int = 5) -> AIOKafkaProducer:
+    """The bench's producer: acks=1, batched, like a fast event source."""
+    return AIOKafkaProducer(
+        bootstrap_servers=bootstrap,
+        acks=1,
+        linger_ms=linger_ms,
+        max_batch_size=BATCH_BYTES,
+        max_request_size=4 * BATCH_BYTES,
+    )
+
+
+async def produce_bulk(
+    bootstrap: str,
+    messages: Iterable[tuple[str, bytes, bytes]],
+    partitions: int,
+    progress: Progress | None = None,
+) -> tuple[int, float]:
+    """Send (full topic name, key, value) in key-partitioned batches; (count, seconds) once
+    every batch is acknowledged."""
+    client = producer(bootstrap)
+    await client.start()
+    started = last_report = time.perf_counter()
+    pending: list[asyncio.Future[Any]] = []
+    batches: dict[tuple[str, int], Any] = {}
+    count = 0
+    try:
+        for topic, key, value in messages:
+            slot = (topic, partition_for(key, partitions))
+            batch = batches.get(slot) or batches.setdefault(slot, client.create_batch())
+            if batch.append(key=key, value=value, timestamp=None) is None:
+                pending.append(await client.send_batch(batch, topic, partition=slot[1]))
+                batch = batches[slot] = client.create_batch()
+                batch.append(key=key, value=value, timestamp=None)
+            count += 1
+            if count % 2048 == 0:
+                pending = [future for future in pending if not future.done()]
+                await asyncio.sleep(0)  # let the sender and Ctrl-C in
+                if progress and time.perf_counter() - last_report > PROGRESS_EVERY:
+                    last_report = time.perf_counter()
+                    progress(f"{count:,} sent ({count / (last_report - started):,.0f}/s)")
+        for (topic, number), batch in batches.items():
+            if batch.record_count():
+                pending.append(await client.send_batch(batch, topic, partition=number))
+        await asyncio.gather(*pending)
+    finally:
+        await client.stop()
+    return count, time.perf_counter() - started
+
+
+def partitions_of(topics: Iterable[str], partitions: int) -> list[TopicPartition]:
+    return [TopicPartition(topic, number) for topic in topics for number in range(partitions)]
+
+
+async def end_offsets(bootstrap: str, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+    await consumer.start()
+    try:
+        ends: dict[TopicPartition, int] = await consumer.end_offsets(tps)
+        return ends
+    finally:
+        await consumer.stop()
+
+
+@dataclass
+class CommitWait:
+    """How waiting for a group to commit every partition to its end went."""
+
+    done: bool
+    seconds: float
+    committed: int
+    total: int
+    timeline: list[tuple[float, int]] = field(default_factory=list)
+
+
+async def wait_committed(
+    bootstrap: str,
+    group: str,
+    ends: dict[TopicPartition, int],
+    timeout: float,
+    check: Callable[[], None] = lambda: None,
+    progress: Progress | None = None,
+    started: float | None = None,
+) -> CommitWait:
+    """Poll `group`'s committed offsets until each partition reaches `ends` or `timeout`.
+
+    Like `wait_until_processed` in the integration tests: Faust commits only what it has
+    processed and published. `check` raises if the consumer died. Times count from `started`
+    (perf_counter), default now.
+    """
+    started = time.perf_counter() if started is None else started
+    total = sum(ends.values())
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    wait = CommitWait(False, 0.0, 0, total)
+    last_report = time.perf_counter()
+    try:
+        while True:
+            check()
+            offsets = await admin.list_consumer_group_offsets(group)
+            now = time.perf_counter()
+            wait.committed = sum(
+                min(end, offsets[tp].offset) if tp in offsets and offsets[tp].offset >= 0 else 0
+                for tp, end in ends.items()
+            )
+            wait.seconds = now - started
+            wait.timeline.append((wait.seconds, wait.committed))
+            if wait.committed >= total:
+                wait.done = True
+                return wait
+            if wait.seconds > timeout:
+                return wait
+            if progress and now - last_report > PROGRESS_EVERY:
+                last_report = now
+                progress(f"{wait.committed:,}/{total:,} committed after {wait.seconds:.0f} s")
+            await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+
+
+async def create_topics(
+    bootstrap: str, names: list[str], partitions: int, configs: dict[str, str] | None = None
+) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        new = [NewTopic(n, partitions, 1, topic_configs=configs or {}) for n in names]
+        await admin.create_topics([topic for topic in new if topic.name not in existing])
+        for _ in range(50):  # until every partition has a leader: then producers find them
+            described = await admin.describe_topics(names)
+            leaders = [p["leader"] for t in described for p in t.get("partitions", [])]
+            if len(leaders) == len(names) * partitions and min(leaders, default=-1) >= 0:
+                break
+            await asyncio.sleep(0.2)
+    finally:
+        await admin.close()
+
+
+async def delete_topics(bootstrap: str, prefix: str) -> list[str]:
+    """Delete every topic whose name starts with `prefix`; the names deleted."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        names = sorted(n for n in await admin.list_topics() if n.startswith(prefix))
+        for start in range(0, len(names), 50):
+            await admin.delete_topics(names[start : start + 50])
+        return names
+    finally:
+        await admin.close()
