@@ -64,13 +64,15 @@ def _cross_mql(run: Transitions, cause: InputEvent, at_ms: int) -> None:
     """Cross into MQL at the first moment from `at_ms` on when score and gates qualify.
 
     The moments are the event's own time and every later kept hit, so an event that arrives
-    late still crosses at the event time where the history says the lead qualified. After a
-    recycle only intent newer than the recycle counts.
+    late still crosses at the event time where the history says the lead qualified; but never
+    before the lead entered its stage (a visit read after the profile that identified the lead
+    cannot make it an MQL before it was a lead). After a recycle only newer intent counts.
     """
     state, definition = run.state, run.definition
     hits = state.countable_hits
-    later = {t for kept in hits.values() for t, _ in kept if t > at_ms}
-    for moment in sorted({at_ms, *later}):
+    earliest = max(at_ms, state.stage_since_ms or at_ms)
+    later = {t for kept in hits.values() for t, _ in kept if t > earliest}
+    for moment in sorted({earliest, *later}):
         evaluation = score_lead(state.profile, hits, definition, moment)
         if not evaluation.qualifies:
             continue

@@ -58,6 +58,8 @@ class LeadState(BaseModel):
     stage: Stage = Stage.VISITOR
     highest_stage: Stage = Stage.VISITOR
     transitions: int = 0
+    stage_since_ms: int | None = None
+    """When (event time) the lead entered its current stage."""
     crossings: int = 0
     clock_ms: int | None = None
     """The newest event time seen for this lead."""

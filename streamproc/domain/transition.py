@@ -75,6 +75,7 @@ class Transitions:
                 "stage": to,
                 "highest_stage": lifecycle.higher(state.highest_stage, to),
                 "transitions": state.transitions + 1,
+                "stage_since_ms": at_ms,
                 "queue": queue,
                 "sla_clocks": clocks,
             }

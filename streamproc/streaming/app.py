@@ -155,7 +155,10 @@ def create_app(settings: Settings, definition: Definition | None = None) -> Pipe
             store.save(message.key, message.partition, state, rotation, decision)
             if not isinstance(lead_event, ClockTicked):
                 sla_timer.clocks.observe(
-                    message.partition, to_ms(lead_event.occurred_at), to_ms(datetime.now(UTC))
+                    topic,
+                    message.partition,
+                    to_ms(lead_event.occurred_at),
+                    to_ms(datetime.now(UTC)),
                 )
                 if shadow:
                     await shadow.apply(message.key, lead_event, outputs["mql-crossed-shadow"])

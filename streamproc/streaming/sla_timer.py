@@ -36,26 +36,36 @@ class _Progress:
 
 
 class PartitionClocks:
-    """What time it is for each partition: its watermark while busy, the wall clock when idle."""
+    """What time it is for each partition: the slowest busy input topic's watermark, or the
+    wall clock when every input of the partition is idle.
+
+    The slowest, because the inputs of one partition are read independently: while the
+    page visits of a backlog run days ahead, the sales action that answers an MQL in time may
+    still be unread on its own topic, and judging the deadline then would call it late.
+    """
 
     def __init__(self, started_ms: int) -> None:
         self._started_ms = started_ms
-        self._progress: dict[int, _Progress] = {}
+        self._progress: dict[int, dict[str, _Progress]] = {}
 
-    def observe(self, partition: int, event_ms: int, wall_ms: int) -> None:
-        """Record an event read from `partition` at wall-clock time `wall_ms`."""
-        seen = self._progress.get(partition)
+    def observe(self, topic: str, partition: int, event_ms: int, wall_ms: int) -> None:
+        """Record an event read from `topic[partition]` at wall-clock time `wall_ms`."""
+        inputs = self._progress.setdefault(partition, {})
+        seen = inputs.get(topic)
         newest = event_ms if seen is None else max(seen.newest_event_ms, event_ms)
-        self._progress[partition] = _Progress(newest, wall_ms)
+        inputs[topic] = _Progress(newest, wall_ms)
 
     def now(self, partition: int, wall_ms: int) -> int | None:
         """The partition's clock; None while the worker has just started and not read it."""
-        seen = self._progress.get(partition)
-        if seen is None:
+        inputs = self._progress.get(partition)
+        if not inputs:
             return wall_ms if wall_ms - self._started_ms >= IDLE_AFTER_MS else None
-        if wall_ms - seen.read_at_ms >= IDLE_AFTER_MS:
-            return wall_ms
-        return min(seen.newest_event_ms, wall_ms)
+        busy = [
+            seen.newest_event_ms
+            for seen in inputs.values()
+            if wall_ms - seen.read_at_ms < IDLE_AFTER_MS
+        ]
+        return min(*busy, wall_ms) if busy else wall_ms
 
 
 def deadline_entry(deadline_ms: int, partition: int) -> bytes:

@@ -19,17 +19,27 @@ WALL = 1_800_000_000_000  # the wall clock in these tests
 def test_a_busy_partition_runs_on_event_time_and_an_idle_one_on_the_wall_clock() -> None:
     clocks = PartitionClocks(started_ms=WALL - IDLE_AFTER_MS)
     assert clocks.now(0, WALL) == WALL  # nothing read since the start: nothing to catch up on
-    clocks.observe(0, event_ms=WALL - 30 * HOUR, wall_ms=WALL)
-    clocks.observe(0, event_ms=WALL - 40 * HOUR, wall_ms=WALL)  # late events do not go back
+    clocks.observe("page-visits", 0, event_ms=WALL - 30 * HOUR, wall_ms=WALL)
+    clocks.observe("page-visits", 0, event_ms=WALL - 40 * HOUR, wall_ms=WALL)  # no going back
     assert clocks.now(0, WALL + IDLE_AFTER_MS - 1) == WALL - 30 * HOUR
     assert clocks.now(0, WALL + IDLE_AFTER_MS) == WALL + IDLE_AFTER_MS
     assert clocks.now(1, WALL) == WALL
 
 
+def test_a_partition_waits_for_its_slowest_busy_input() -> None:
+    clocks = PartitionClocks(started_ms=WALL - IDLE_AFTER_MS)
+    clocks.observe("page-visits", 0, event_ms=WALL - 2 * HOUR, wall_ms=WALL)
+    clocks.observe("sales-actions", 0, event_ms=WALL - 20 * HOUR, wall_ms=WALL)
+    assert clocks.now(0, WALL) == WALL - 20 * HOUR  # a reaction may still be unread there
+    clocks.observe("page-visits", 0, event_ms=WALL - HOUR, wall_ms=WALL + IDLE_AFTER_MS)
+    assert clocks.now(0, WALL + IDLE_AFTER_MS) == WALL - HOUR  # sales actions went idle
+    assert clocks.now(0, WALL + 2 * IDLE_AFTER_MS) == WALL + 2 * IDLE_AFTER_MS
+
+
 def test_a_just_started_worker_judges_no_deadline_before_it_could_read_its_backlog() -> None:
     clocks = PartitionClocks(started_ms=WALL)
     assert clocks.now(0, WALL + IDLE_AFTER_MS - 1) is None
-    clocks.observe(0, event_ms=WALL - 30 * HOUR, wall_ms=WALL + 10)
+    clocks.observe("page-visits", 0, event_ms=WALL - 30 * HOUR, wall_ms=WALL + 10)
     assert clocks.now(0, WALL + 20) == WALL - 30 * HOUR
     assert clocks.now(1, WALL + IDLE_AFTER_MS) == WALL + IDLE_AFTER_MS
 
@@ -61,8 +71,8 @@ async def test_a_partition_replaying_history_is_ticked_only_once_its_events_pass
 
     timer = SlaTimer(send, started_ms=WALL - IDLE_AFTER_MS)
     deadline = WALL - 10 * HOUR  # long past on the wall clock
-    timer.clocks.observe(2, event_ms=deadline - HOUR, wall_ms=WALL)  # but the stream is behind it
+    timer.clocks.observe("page-visits", 2, event_ms=deadline - HOUR, wall_ms=WALL)  # stream behind
     assert await timer.tick_overdue([(b"lead", deadline_entry(deadline, 2))], WALL) == 0
-    timer.clocks.observe(2, event_ms=deadline + 1, wall_ms=WALL + 1)
+    timer.clocks.observe("page-visits", 2, event_ms=deadline + 1, wall_ms=WALL + 1)
     assert await timer.tick_overdue([(b"lead", deadline_entry(deadline, 2))], WALL + 1) == 1
     assert sent == [ClockTicked(lead_id="lead", at=from_ms(deadline + 1))]

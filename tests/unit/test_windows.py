@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from streamproc.definitions import load_definition
 from streamproc.domain.events import MqlCrossed, Stage
-from tests.builders import at, good_fit, replay, visit
+from tests.builders import at, demo, good_fit, replay, visit
 
 ACME = load_definition("acme")
 
@@ -109,3 +109,14 @@ def test_whether_a_lead_crosses_does_not_depend_on_arrival_order(
     assert [c.event_id for c in actual] == [c.event_id for c in expected]
     for late, timely in zip(actual, expected, strict=True):
         assert timely.occurred_at <= late.occurred_at
+
+
+def test_a_visit_read_after_the_profile_cannot_cross_before_the_lead_existed() -> None:
+    """Topics are read independently: a demo booked before the lead identified itself can be
+    read after the profile. The lead crosses when it became a lead, as in time order."""
+    profile, early_demo = good_fit("L", at(2)), demo("L", at(1))
+    in_time_order = crossings(replay([early_demo, profile], ACME)[1])
+    profile_first = crossings(replay([profile, early_demo], ACME)[1])
+    assert (
+        [c.occurred_at for c in profile_first] == [c.occurred_at for c in in_time_order] == [at(2)]
+    )
