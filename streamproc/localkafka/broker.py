@@ -199,7 +199,7 @@ def _live_pid(config: BrokerConfig) -> int | None:
 
 def _wait_ready(config: BrokerConfig, pid: int, deadline: float, timeout: float) -> None:
     log = config.data_dir / "broker.log"
-    wait_ready(pid, config.properties_file, (HOST, config.port), log, deadline, timeout)
+    wait_ready(pid, (HOST, config.port), log, deadline, timeout)
 
 
 def _format_if_needed(config: BrokerConfig, java: str, lib: Path) -> None:

@@ -99,7 +99,6 @@ def launch_detached(command: list[str], log: Path, pid_file: Path) -> int:
 
 def wait_ready(
     pid: int,
-    properties_file: Path,
     address: tuple[str, int],
     log: Path,
     deadline: float,
@@ -112,7 +111,9 @@ def wait_ready(
     """
     host, port = address
     bootstrap_servers = f"{host}:{port}"
-    while is_broker_process(pid, properties_file):
+    # Alive is enough here: the pid is the one just launched, and for a moment after the fork
+    # (long on a loaded machine) its command line is still the launcher's, not java's.
+    while _process_command(pid) is not None:
         # A plain connect first: aiokafka logs an error for every refused bootstrap.
         with socket.socket() as sock:
             sock.settimeout(1.0)
