@@ -15,8 +15,12 @@ class InputError(Exception):
 
 
 def encode(event: BaseModel) -> bytes:
-    """One event as compact UTF-8 JSON."""
-    return orjson.dumps(event.model_dump(mode="json"))
+    """One event as compact UTF-8 JSON, in a right-sized bytes object.
+
+    orjson 3.12+ returns bytes that keep a large allocation (about 4 KB for a state of 800
+    bytes, measured with tracemalloc); a table holding one per lead would pay that per lead.
+    """
+    return bytes(memoryview(orjson.dumps(event.model_dump(mode="json"))))
 
 
 def text_or_base64(raw: bytes | None) -> str | None:
