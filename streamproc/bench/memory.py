@@ -172,6 +172,8 @@ async def _timed_start(
             [await asyncio.to_thread(_lead_found, settings.web_port, lead) for lead in sample]
         )
     finally:
+        if profiler is not None:
+            stop_profile(profiler)  # at once if it is not done yet
         bench.children.stop(worker)
     figures: dict[str, Any] = {
         "ready_s": _rounded(seen.get(READY_LINE)),

@@ -22,6 +22,7 @@ from streamproc.bench.profile import (
     describe_profile,
     finish_profile,
     start_profile,
+    stop_profile,
     summarize_file,
 )
 from streamproc.bench.stats import rate, steady_rate
@@ -62,15 +63,20 @@ async def _measure(
     profiler = (
         start_profile(pid_of(child), PROFILE_S, raw_profile) if bench.options.profile else None
     )
-    wait = await wait_committed(
-        bench.bootstrap,
-        group,
-        ends,
-        bench.options.timeout,
-        child.check,
-        bench.progress(phase),
-        started=started + ready_s,
-    )
+    try:
+        wait = await wait_committed(
+            bench.bootstrap,
+            group,
+            ends,
+            bench.options.timeout,
+            child.check,
+            bench.progress(phase),
+            started=started + ready_s,
+        )
+    except BaseException:
+        if profiler is not None:
+            stop_profile(profiler)
+        raise
     figures = _throughput(wait, ready_s)
     if profiler is not None:
         finish_profile(profiler)

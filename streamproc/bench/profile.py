@@ -41,7 +41,10 @@ def start_profile(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes
     command = [binary, "record", "--pid", str(pid), "--duration", str(max(1, round(seconds)))]
     command += ["--rate", "100", "--format", "raw", "--nonblocking", "--output", str(out)]
     with out.with_suffix(".log").open("wb") as log:
-        return subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
+        # Its own session: py-spy answers SIGINT by signalling its whole process group.
+        return subprocess.Popen(
+            command, stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True
+        )
 
 
 def stop_profile(process: subprocess.Popen[bytes]) -> None:

@@ -175,9 +175,10 @@ _FIELDS: dict[str, Callable[[random.Random, int, str], dict[str, Any]]] = {
 
 
 def encode_event(event_id: str, lead_id: str, at_ms: int, fields: dict[str, Any]) -> bytes:
-    return orjson.dumps(
-        {"event_id": event_id, "lead_id": lead_id, "occurred_at": iso(at_ms), **fields}
-    )
+    """The event as JSON, in a right-sized copy: orjson 3.12+ returns bytes whose allocation
+    is rounded up (4 KB for a 160-byte event), which a million kept events would multiply."""
+    event = {"event_id": event_id, "lead_id": lead_id, "occurred_at": iso(at_ms), **fields}
+    return bytes(memoryview(orjson.dumps(event)))
 
 
 def generate(spec: WorkloadSpec) -> Workload:
