@@ -50,6 +50,13 @@ async def _guard(bench: Bench, name: str, step: Awaitable[dict[str, Any]]) -> di
 
 
 async def _phases(bench: Bench, results: dict[str, Any]) -> None:
+    if {"raw", "faust", "worker"} & set(bench.options.phases):
+        await _throughput_phases(bench, results)
+    await _state_phases(bench, results)
+
+
+async def _throughput_phases(bench: Bench, results: dict[str, Any]) -> None:
+    """The workload through the raw ceiling, the Faust baseline and the worker; latency."""
     options = bench.options
     spec = WorkloadSpec(
         events=options.events,
@@ -108,6 +115,11 @@ async def _phases(bench: Bench, results: dict[str, Any]) -> None:
             )
     if worker is not None:
         bench.children.stop(worker)
+
+
+async def _state_phases(bench: Bench, results: dict[str, Any]) -> None:
+    """Memory per lead and recovery, each on a worker of its own."""
+    options = bench.options
     if "memory" in options.phases:
         runs = results.setdefault("memory", [])
         for leads in options.memory_leads:
@@ -217,6 +229,7 @@ def run_bench(options: BenchOptions) -> int:
     finally:
         bench.children.stop_all()
         if ours and stop_broker(config):
+            shutil.rmtree(BROKER_DIR / "logs", ignore_errors=True)  # GBs of deleted topics
             bench.say("kafka", "stopped the broker this run started")
     if code == 0 and any(isinstance(v, dict) and "error" in v for v in _sections(results)):
         code = 1
