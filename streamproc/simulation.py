@@ -18,7 +18,7 @@ from datetime import UTC, datetime, timedelta, timezone
 from typing import Any, Literal
 
 from streamproc.definitions import load_definition
-from streamproc.domain.events import INPUT_EVENTS, Company, InputEvent, Person
+from streamproc.domain.events import INPUT_EVENTS, TOPIC_OF_INPUT, Company, InputEvent, Person
 from streamproc.simulation_sales import Delivery, SalesTeam
 
 Activity = Literal["hot", "warm", "quiet"]
@@ -348,6 +348,5 @@ def simulate(config: SimulationConfig) -> Iterator[tuple[str, InputEvent]]:
     end = config.start + timedelta(days=config.days)
     team = SalesTeam(load_definition(config.definition), config.review_rate, config.accept_share)
     team.work(stream, personas, end, config.seed, _DUPLICATE_SHARE)
-    topics = {model: topic for topic, model in INPUT_EVENTS.items()}
     for _, _, event in sorted(stream, key=lambda item: item[:2]):
-        yield topics[type(event)], event
+        yield TOPIC_OF_INPUT[type(event)], event

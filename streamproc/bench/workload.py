@@ -20,6 +20,8 @@ from typing import Any
 
 import orjson
 
+from streamproc.domain import lifecycle
+
 Message = tuple[str, bytes, bytes]
 """(topic without prefix, key, value)."""
 
@@ -57,7 +59,6 @@ ACTIONS: tuple[tuple[str, float], ...] = (
     ("close_won", 0.05),
     ("close_lost", 0.04),
 )
-NEEDS_REASON = {"reject", "disqualify", "close_lost"}
 REASONS = ("wrong_icp", "low_intent", "no_budget", "bad_timing", "competitor")
 REPS = ("rep-ava", "rep-ben", "rep-chloe", "rep-fay", "rep-gus", "rep-hana")
 INDUSTRIES = ("saas", "software", "fintech", "retail", "manufacturing", "healthcare")
@@ -156,7 +157,7 @@ def _demo(rng: random.Random, at_ms: int, lead_id: str) -> dict[str, Any]:
 def _action(rng: random.Random, at_ms: int, lead_id: str) -> dict[str, Any]:
     action = _pick(rng, _ACTION_CUM, _ACTION_NAMES)
     fields: dict[str, Any] = {"action": action, "rep_id": rng.choice(REPS)}
-    if action in NEEDS_REASON:
+    if action in lifecycle.NEEDS_REASON:
         fields["reason_code"] = rng.choice(REASONS)
     if action == "qualify":
         fields["qualification"] = {"budget": "confirmed"}

@@ -155,6 +155,10 @@ INPUT_EVENTS: dict[str, type[InputEvent]] = {
     "sales-actions": SalesActionTaken,
 }
 """Input topic name (without prefix) to the event it carries."""
+TOPIC_OF_INPUT: dict[type[InputEvent], str] = {
+    model: topic for topic, model in INPUT_EVENTS.items()
+}
+"""The input topic (without prefix) each kind of input event belongs on."""
 
 
 class Score(Event):

@@ -13,7 +13,7 @@ import orjson
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from streamproc.domain.events import INPUT_EVENTS, InputEvent
+from streamproc.domain.events import TOPIC_OF_INPUT, InputEvent
 from streamproc.settings import Settings
 from streamproc.streaming.codec import encode
 from streamproc.streaming.topics import INPUT_TOPICS, OUTPUT_TOPICS
@@ -32,12 +32,9 @@ async def produce(
         await producer.stop()
 
 
-TOPIC_OF_EVENT = {model: topic for topic, model in INPUT_EVENTS.items()}
-
-
 async def send_events(settings: Settings, *events: InputEvent) -> None:
     """Produce input events to their topics, keyed by lead id, in order."""
-    messages = [(TOPIC_OF_EVENT[type(e)], e.lead_id.encode(), encode(e)) for e in events]
+    messages = [(TOPIC_OF_INPUT[type(e)], e.lead_id.encode(), encode(e)) for e in events]
     await produce(settings, messages)
 
 

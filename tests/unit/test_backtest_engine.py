@@ -10,7 +10,7 @@ from streamproc.backtest.engine import replay, replay_both
 from streamproc.backtest.sources import in_event_time_order, read_jsonl
 from streamproc.definitions import load_definition
 from streamproc.definitions.loader import parse_definition
-from streamproc.domain.events import InputEvent
+from streamproc.domain.events import TOPIC_OF_INPUT, InputEvent
 from tests.builders import action, at, demo, download, good_fit, visit
 
 ACME = load_definition("acme")
@@ -98,13 +98,8 @@ def test_a_jsonl_history_is_read_in_event_time_order_and_bad_lines_are_counted(
     tmp_path: Path,
 ) -> None:
     late_first = [visit("L", at(2)), good_fit("L", at()), demo("L", at(1))]
-    topics = {
-        "PageVisited": "page-visits",
-        "ProfileUpdated": "lead-profiles",
-        "DemoBooked": "demo-bookings",
-    }
     lines = [
-        orjson.dumps({"topic": topics[type(e).__name__], "event": e.model_dump(mode="json")})
+        orjson.dumps({"topic": TOPIC_OF_INPUT[type(e)], "event": e.model_dump(mode="json")})
         for e in late_first
     ]
     (tmp_path / "a.jsonl").write_bytes(
