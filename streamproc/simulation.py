@@ -19,7 +19,14 @@ from typing import Any, Literal
 
 from streamproc.definitions import load_definition
 from streamproc.domain.events import INPUT_EVENTS, TOPIC_OF_INPUT, Company, InputEvent, Person
-from streamproc.simulation_sales import Delivery, SalesTeam
+from streamproc.simulation_sales import (
+    DEFAULT_OPPORTUNITY_SHARE,
+    DEFAULT_QUALIFY_SHARE,
+    Delivery,
+    SalesTeam,
+    Weights,
+    check_weights,
+)
 
 Activity = Literal["hot", "warm", "quiet"]
 SITE = "https://www.example.com"
@@ -28,8 +35,13 @@ SITE = "https://www.example.com"
 @dataclass(frozen=True, kw_only=True)
 class SimulationConfig:
     """How many leads over how many days from `start`, their seed and share of good fits; the
-    definition (shipped name or file) whose reps work the MQLs; and the share of MQLs they
-    review, and of those they accept."""
+    definition (shipped name or file) whose reps work the MQLs; and how those reps work.
+
+    Of the MQLs, reps review `review_rate` and accept `accept_share` of those reviewed, and
+    reject the others with a reason drawn from `reject_reasons` ((code, weight) pairs of the
+    definition's reason codes; None for the reasons reps give by fit). Of the accepted, they
+    qualify `qualify_share` as SQLs; of the SQLs they call, `opportunity_share` open a deal.
+    """
 
     start: datetime
     leads: int = 200
@@ -39,13 +51,24 @@ class SimulationConfig:
     definition: str = "default"
     review_rate: float = 0.8
     accept_share: float = 0.8
+    qualify_share: float = DEFAULT_QUALIFY_SHARE
+    opportunity_share: float = DEFAULT_OPPORTUNITY_SHARE
+    reject_reasons: Weights | None = None
 
     def __post_init__(self) -> None:
         if self.start.utcoffset() is None:
             raise ValueError("start must be timezone-aware")
-        shares = (self.icp_share, self.review_rate, self.accept_share)
+        shares = (
+            self.icp_share,
+            self.review_rate,
+            self.accept_share,
+            self.qualify_share,
+            self.opportunity_share,
+        )
         if self.leads < 0 or self.days < 1 or not all(0.0 <= share <= 1.0 for share in shares):
             raise ValueError("need leads >= 0, days >= 1 and shares between 0 and 1")
+        if self.reject_reasons is not None:
+            check_weights(self.reject_reasons)
 
 
 @dataclass(frozen=True)
@@ -154,6 +177,7 @@ _BOTTOM_ASSETS = (
 _SEARCH = "https://www.google.com/"
 _DUPLICATE_SHARE = 0.01  # producer retries re-send an event with the same event_id
 _LATE_SHARE = 0.005  # events held back by a slow producer
+_SENT, _RESENT, _ACTED = 0, 1, 2  # kinds of delivery, in the order they sort among equals
 
 
 @dataclass(frozen=True)
@@ -325,28 +349,62 @@ def simulate(config: SimulationConfig) -> Iterator[tuple[str, InputEvent]]:
 
     Stream order is event-time order, except that about 1% of events are re-sent later with
     the same event_id (a producer retry) and about 0.5% of the behaviour and profile events
-    arrive up to four hours late. Raises DefinitionError if the definition cannot be loaded.
+    arrive up to four hours late. Holds the whole history in memory: for large ones, sort
+    `deliveries(config)` outside memory. Raises DefinitionError if the definition cannot be
+    loaded, ValueError if `reject_reasons` has codes outside its taxonomy.
     """
+    for _, _, event in sorted(deliveries(config), key=lambda item: item[:2]):
+        yield TOPIC_OF_INPUT[type(event)], event
+
+
+def deliveries(config: SimulationConfig) -> Iterator[Delivery]:
+    """The deliveries of `simulate(config)`, lead by lead; sorted by (delivered at, order)
+    they are its stream order. Only one lead's events are held at a time.
+
+    The delays of late events and producer retries come from one generator per seed, drawn
+    lead by lead, so the history is the same however it is then sorted.
+    """
+    team = SalesTeam(
+        load_definition(config.definition),
+        config.review_rate,
+        config.accept_share,
+        qualify_share=config.qualify_share,
+        opportunity_share=config.opportunity_share,
+        reject_reasons=config.reject_reasons,
+    )
     good = _good_fits(config)
-    stream: list[Delivery] = []
-    personas = []
+    end = config.start + timedelta(days=config.days)
+    delivery = random.Random(f"{config.seed}/delivery")
+    # Sales actions are retried like other events but never late: a late action would reach
+    # the worker after the rep's next one on the lead, which the stage table would refuse.
+    retries = random.Random(f"{config.seed}/delivery/sales-actions")
+    # Order numbers by kind: first sends, then retries, then sales actions (and their
+    # retries), so that events delivered in the same microsecond keep that order.
+    numbers = [0, 0, 0]
     for index in range(config.leads):
         rng = random.Random(f"{config.seed}/{_lead_id(index)}")
         lead = _persona(_lead_id(index), index in good, rng)
-        personas.append(lead)
+        delivered: list[Delivery] = []
         for event in _events(lead, _journey(lead, config, rng)):
-            stream.append((event.occurred_at, len(stream), event))
-    delivery = random.Random(f"{config.seed}/delivery")
-    for position in range(len(stream)):
-        at, order, event = stream[position]
-        if delivery.random() < _LATE_SHARE:
-            at += timedelta(minutes=delivery.uniform(15, 240))
-            stream[position] = (at, order, event)
-        if delivery.random() < _DUPLICATE_SHARE:
-            retry = at + timedelta(seconds=delivery.uniform(1, 1200))
-            stream.append((retry, len(stream), event))
-    end = config.start + timedelta(days=config.days)
-    team = SalesTeam(load_definition(config.definition), config.review_rate, config.accept_share)
-    team.work(stream, personas, end, config.seed, _DUPLICATE_SHARE)
-    for _, _, event in sorted(stream, key=lambda item: item[:2]):
-        yield TOPIC_OF_INPUT[type(event)], event
+            delivered.append((event.occurred_at, (_SENT, numbers[_SENT]), event))
+            numbers[_SENT] += 1
+        for position in range(len(delivered)):
+            at, order, event = delivered[position]
+            if delivery.random() < _LATE_SHARE:
+                at += timedelta(minutes=delivery.uniform(15, 240))
+                delivered[position] = (at, order, event)
+            if delivery.random() < _DUPLICATE_SHARE:
+                retry = at + timedelta(seconds=delivery.uniform(1, 1200))
+                delivered.append((retry, (_RESENT, numbers[_RESENT]), event))
+                numbers[_RESENT] += 1
+        yield from delivered
+        actions = team.actions(
+            lead, delivered, end, random.Random(f"{config.seed}/{lead.lead_id}/sales")
+        )
+        for action in actions:
+            yield action.occurred_at, (_ACTED, numbers[_ACTED]), action
+            numbers[_ACTED] += 1
+            if retries.random() < _DUPLICATE_SHARE:
+                retry = action.occurred_at + timedelta(seconds=retries.uniform(1, 1200))
+                yield retry, (_ACTED, numbers[_ACTED]), action
+                numbers[_ACTED] += 1

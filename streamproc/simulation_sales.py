@@ -33,10 +33,12 @@ from streamproc.domain.state import LeadState
 if TYPE_CHECKING:  # at run time simulation imports this module
     from streamproc.simulation import SimulatedLead
 
-Delivery = tuple[datetime, int, InputEvent]
-"""(delivered at, position in the stream, event): how a simulated stream orders events."""
+Delivery = tuple[datetime, tuple[int, int], InputEvent]
+"""(delivered at, order, event): a stream is in (delivered at, order) order, and the order
+(kind of delivery, number) settles events delivered at the same moment."""
 
 Weights = tuple[tuple[str, float], ...]
+"""(reason code, weight) pairs: how often reps give each reason, relative to the others."""
 
 # Reasons in the proportions reps give them. Poor fits are mostly rejected as outside the
 # ideal customer profile; good fits for timing, weak intent or because they are known already.
@@ -66,9 +68,12 @@ _NEEDS = (
 )
 _LATE_REVIEW = 0.15  # of reviews, later than the definition's SLA allows
 _OUTBOUND_QUALIFY = 0.6  # of outbound leads an SDR qualifies before they ever become MQLs
-_SAL = (0.75, 0.15)  # qualified, disqualified; the rest stall
+DEFAULT_QUALIFY_SHARE = 0.75  # of SALs, qualified after a discovery call
+_SAL_DISQUALIFY = 0.6  # of SALs not qualified; the rest stall
 _SQL_CONTACT = (0.8, 0.1)  # contacted within the SLA, later; the rest are never called
-_OPPORTUNITY = {True: 0.65, False: 0.35}  # opened after the call, by budget confirmed or not
+DEFAULT_OPPORTUNITY_SHARE = 0.5  # of SQLs called, opened as an opportunity
+# At the default share, the chance of an opportunity by budget confirmed or not.
+_OPPORTUNITY = {True: 0.65, False: 0.35}
 _SQL_DISQUALIFY = 0.1  # of contacted SQLs without an opportunity
 _SMALL_DEAL = 50_000  # below this a deal needs no procurement and closes fast
 _CLOSE = (0.3, 0.4)  # won, lost; the rest stay open
@@ -101,43 +106,55 @@ def _after(moment: datetime, rng: random.Random, low_hours: float, high_hours: f
     return (moment + timedelta(seconds=seconds)).astimezone(UTC).replace(microsecond=0)
 
 
+def check_weights(weights: Weights) -> None:
+    """Raise ValueError unless every weight is >= 0, some is > 0, and no code repeats."""
+    codes = [code for code, _ in weights]
+    if len(set(codes)) < len(codes):
+        raise ValueError(f"a reason code is given twice: {', '.join(codes)}")
+    if any(weight < 0 or not math.isfinite(weight) for _, weight in weights):
+        raise ValueError("reason weights must be finite numbers >= 0")
+    if not any(weight > 0 for _, weight in weights):
+        raise ValueError("at least one reason needs a weight above 0")
+
+
+def check_reasons(weights: Weights, definition: Definition) -> None:
+    """Raise ValueError if a code is not in the definition's reason-code taxonomy."""
+    unknown = [code for code, _ in weights if code not in definition.reason_codes]
+    if unknown:
+        valid = ", ".join(definition.reason_codes) or "none"
+        raise ValueError(
+            f"{', '.join(map(repr, unknown))} not in the reason codes of definition "
+            f"{definition.label}; valid codes: {valid}"
+        )
+
+
+def _scaled(rate: float, share: float, default: float) -> float:
+    """`rate` at the `default` share, moving with the share: 0 at 0, 1 at 1, and exactly
+    `rate` at the default."""
+    return 0.0 if share == 0 else float(rate ** (math.log(share) / math.log(default)))
+
+
 @dataclass(frozen=True)
 class SalesTeam:
-    """The reps of a definition and how they work: what share of MQLs they review and accept.
+    """The reps of a definition and how they work the leads it gives them.
 
     `review_rate` is the share of MQLs a rep ever reviews, `accept_share` the share of those
-    accepted (the others are rejected with a reason).
+    accepted (the others are rejected with a reason, drawn from `reject_reasons` if given),
+    `qualify_share` the share of accepted leads qualified after a discovery call, and
+    `opportunity_share` the share of SQLs that open an opportunity once called.
     """
 
     definition: Definition
     review_rate: float
     accept_share: float
+    qualify_share: float = DEFAULT_QUALIFY_SHARE
+    opportunity_share: float = DEFAULT_OPPORTUNITY_SHARE
+    reject_reasons: Weights | None = None
 
-    def work(
-        self,
-        stream: list[Delivery],
-        leads: Sequence[SimulatedLead],
-        end: datetime,
-        seed: int,
-        retried: float,
-    ) -> None:
-        """Append the actions on `leads` before `end` to `stream`, `retried` of them twice
-        (a producer retry re-sends an action with the same event_id).
-
-        Retried like other events but never late: a late action would reach the worker after
-        the rep's next one on the lead, which the stage table would then refuse.
-        """
-        delivered: dict[str, list[Delivery]] = {lead.lead_id: [] for lead in leads}
-        for item in stream:
-            delivered[item[2].lead_id].append(item)
-        retries = random.Random(f"{seed}/delivery/sales-actions")
-        for lead in leads:
-            rng = random.Random(f"{seed}/{lead.lead_id}/sales")
-            for action in self.actions(lead, delivered[lead.lead_id], end, rng):
-                stream.append((action.occurred_at, len(stream), action))
-                if retries.random() < retried:
-                    retry = action.occurred_at + timedelta(seconds=retries.uniform(1, 1200))
-                    stream.append((retry, len(stream), action))
+    def __post_init__(self) -> None:
+        if self.reject_reasons is not None:
+            check_weights(self.reject_reasons)
+            check_reasons(self.reject_reasons, self.definition)
 
     def actions(
         self,
@@ -299,14 +316,15 @@ class _Rep:
         # are accepted, and a share of 0 or 1 stays exactly that.
         if rng.random() < self.team.accept_share ** (0.75 if self.good_fit else 3):
             return [self._step(at, "accept")]
-        return self._with_reason(at, "reject", _REJECT_REASONS[self.good_fit])
+        reasons = self.team.reject_reasons or _REJECT_REASONS[self.good_fit]
+        return self._with_reason(at, "reject", reasons)
 
     def _work_sal(self, now: datetime) -> list[_Step]:
         """Qualify the accepted lead after a discovery call some days later, or drop it."""
-        at, draw = _after(now, self.rng, 24, 120), self.rng.random()
-        if draw < _SAL[0]:
+        at, draw, share = _after(now, self.rng, 24, 120), self.rng.random(), self.team.qualify_share
+        if draw < share:
             return self._qualify(at, may_disqualify=True)
-        if draw < sum(_SAL):
+        if draw < share + (1 - share) * _SAL_DISQUALIFY:
             return self._with_reason(at, "disqualify", _DISQUALIFY_REASONS)
         return []
 
@@ -317,7 +335,10 @@ class _Rep:
             return []
         contacted = _reaction(now, rng, sla, late=draw >= _SQL_CONTACT[0])
         steps, next_at = [self._step(contacted, "contacted")], _after(contacted, rng, 24, 96)
-        if rng.random() < _OPPORTUNITY[self.budget_confirmed]:
+        # Deals with a confirmed budget open more readily (0.65 and 0.35 at the default 0.5):
+        # with about as many of each, `opportunity_share` of the calls open one.
+        rate = _OPPORTUNITY[self.budget_confirmed]
+        if rng.random() < _scaled(rate, self.team.opportunity_share, DEFAULT_OPPORTUNITY_SHARE):
             self.amount = round(math.exp(rng.uniform(math.log(5_000), math.log(200_000))), -2)
             return [*steps, self._step(next_at, "open_opportunity", amount=self.amount)]
         if rng.random() < _SQL_DISQUALIFY:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import itertools
 import re
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import get_args
+from pathlib import Path
+from typing import Any, get_args
 
 import orjson
 import pytest
@@ -271,22 +274,95 @@ def test_reps_review_mqls_mostly_within_a_day_in_utc_before_the_end(history: Rep
 
 
 @pytest.mark.parametrize(
-    ("review_rate", "accept_share", "present", "absent"),
+    ("knobs", "present", "absent"),
     [
-        (0.0, 0.8, {"qualify"}, {"accept", "reject"}),  # only SDRs, on outbound leads
-        (1.0, 1.0, {"accept"}, {"reject"}),
-        (1.0, 0.0, {"reject"}, {"accept"}),
+        # Only SDRs act, on outbound leads.
+        ({"review_rate": 0.0}, {"qualify"}, {"accept", "reject"}),
+        ({"review_rate": 1.0, "accept_share": 1.0}, {"accept"}, {"reject"}),
+        ({"review_rate": 1.0, "accept_share": 0.0}, {"reject"}, {"accept"}),
+        ({"opportunity_share": 0.0}, {"contacted"}, {"open_opportunity", "close_won"}),
     ],
 )
-def test_the_rep_knobs_set_how_mqls_are_reviewed(
-    review_rate: float, accept_share: float, present: set[str], absent: set[str]
+def test_the_rep_knobs_set_which_actions_reps_take(
+    knobs: dict[str, float], present: set[str], absent: set[str]
 ) -> None:
-    config = SimulationConfig(
-        start=START, leads=60, days=21, review_rate=review_rate, accept_share=accept_share
-    )
+    config = SimulationConfig(start=START, leads=60, days=21, **knobs)
     kinds = {action.action for action in _actions(list(simulate(config)))}
     assert present <= kinds
     assert not absent & kinds
+
+
+@pytest.mark.parametrize(
+    ("knobs", "present", "absent"),
+    [
+        ({"qualify_share": 0.0}, {(Stage.SAL, Stage.RECYCLED)}, {(Stage.SAL, Stage.SQL)}),
+        ({"qualify_share": 1.0}, {(Stage.SAL, Stage.SQL)}, {(Stage.SAL, Stage.RECYCLED)}),
+        ({"opportunity_share": 0.0}, {(Stage.SAL, Stage.SQL)}, {(Stage.SQL, Stage.OPPORTUNITY)}),
+        (
+            {"opportunity_share": 1.0},
+            {(Stage.SQL, Stage.OPPORTUNITY)},
+            {(Stage.SQL, Stage.RECYCLED)},
+        ),
+    ],
+)
+def test_the_funnel_knobs_set_how_far_accepted_leads_go(
+    knobs: dict[str, float], present: set[tuple[Stage, Stage]], absent: set[tuple[Stage, Stage]]
+) -> None:
+    replay = _replay(SimulationConfig(start=START, leads=200, days=28, **knobs), DEFAULT)
+    assert replay.refused == []
+    moves = {(change.from_stage, change.to_stage) for change in replay.changes}
+    assert present <= moves
+    assert not absent & moves
+
+
+def _rates(replay: Replay) -> tuple[float, float]:
+    """SAL->SQL of the SALs and SQL->opportunity of the SQLs called, in one replay."""
+    moves = Counter((change.from_stage, change.to_stage) for change in replay.changes)
+    sals = moves[(Stage.MQL, Stage.SAL)]
+    called = sum(action.action == "contacted" for action in replay.actions)
+    return moves[(Stage.SAL, Stage.SQL)] / sals, moves[(Stage.SQL, Stage.OPPORTUNITY)] / called
+
+
+def test_higher_funnel_shares_give_higher_conversion(history: Replay) -> None:
+    keen = SimulationConfig(
+        start=START,
+        leads=HISTORY.leads,
+        days=HISTORY.days,
+        qualify_share=0.95,
+        opportunity_share=0.9,
+    )
+    before, after = _rates(history), _rates(_replay(keen, DEFAULT))
+    assert before[0] < after[0] and before[1] < after[1]
+
+
+def test_reject_reasons_are_drawn_from_the_given_weights_only() -> None:
+    reasons = (("bad_timing", 3.0), ("duplicate", 1.0), ("competitor", 0.0))
+    config = SimulationConfig(
+        start=START, leads=200, days=28, accept_share=0.3, reject_reasons=reasons
+    )
+    given = Counter(
+        action.reason_code
+        for action in _actions(list(simulate(config)))
+        if action.action == "reject"
+    )
+    assert set(given) == {"bad_timing", "duplicate"}
+    assert given["bad_timing"] > given["duplicate"]
+
+
+@pytest.mark.parametrize(
+    ("reasons", "message"),
+    [
+        ((("not_icp", 1.0),), "'not_icp' not in the reason codes of definition default@1"),
+        ((("no_budget", 0.0),), "a weight above 0"),
+        ((("no_budget", -1.0), ("wrong_icp", 1.0)), ">= 0"),
+        ((("no_budget", 1.0), ("no_budget", 2.0)), "given twice"),
+    ],
+)
+def test_reject_reasons_outside_the_taxonomy_or_without_weight_are_refused(
+    reasons: tuple[tuple[str, float], ...], message: str
+) -> None:
+    with pytest.raises(ValueError, match=re.escape(message)):
+        list(simulate(SimulationConfig(start=START, leads=1, reject_reasons=reasons)))
 
 
 def test_reps_follow_the_definition_they_work_for() -> None:
@@ -306,17 +382,6 @@ def test_reps_follow_the_definition_they_work_for() -> None:
 def test_a_naive_start_is_refused() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         SimulationConfig(start=datetime(2026, 1, 5))
-
-
-def test_generate_prints_one_topic_and_event_a_line() -> None:
-    runner = CliRunner()
-    result = runner.invoke(generate, ["--leads", "5", "--days", "3", "--start", "2026-01-05"])
-    assert result.exit_code == 0, result.output
-    lines = [orjson.loads(line) for line in result.stdout_bytes.splitlines()]
-    expected = simulate(SimulationConfig(start=START, leads=5, days=3))
-    assert [(line["topic"], line["event"]) for line in lines] == [
-        (topic, orjson.loads(encode(event))) for topic, event in expected
-    ]
 
 
 def test_generate_passes_the_rep_knobs_and_refuses_an_unknown_definition() -> None:
@@ -339,3 +404,195 @@ def test_generate_refuses_a_start_that_is_not_a_date() -> None:
     result = CliRunner().invoke(generate, ["--start", "yesterday"])
     assert result.exit_code == 2
     assert "not an ISO date" in result.output
+
+
+def _generate(*options: str) -> bytes:
+    result = CliRunner().invoke(generate, list(options))
+    assert result.exit_code == 0, result.output
+    return result.stdout_bytes
+
+
+def _lines(output: bytes) -> list[tuple[str, dict[str, Any]]]:
+    return [(line["topic"], line["event"]) for line in map(orjson.loads, output.splitlines())]
+
+
+def _rep_actions(output: bytes) -> list[dict[str, Any]]:
+    return [event for topic, event in _lines(output) if topic == "sales-actions"]
+
+
+def _after_each(actions: list[dict[str, Any]], first: str) -> set[str]:
+    """The actions that come right after a `first` on the same lead."""
+    last: dict[str, str] = {}
+    following = set()
+    for action in actions:
+        if last.get(action["lead_id"]) == first:
+            following.add(action["action"])
+        last[action["lead_id"]] = action["action"]
+    return following
+
+
+def _spans(output: bytes) -> tuple[datetime, datetime]:
+    times = [datetime.fromisoformat(event["occurred_at"]) for _, event in _lines(output)]
+    return min(times), max(times)
+
+
+def _every_reject_says_no_budget(output: bytes) -> None:
+    rejects = [action for action in _rep_actions(output) if action["action"] == "reject"]
+    assert rejects
+    assert {action["reason_code"] for action in rejects} == {"no_budget"}
+
+
+def _rejects_use_the_weights(output: bytes) -> None:
+    reasons = Counter(
+        action["reason_code"] for action in _rep_actions(output) if action["action"] == "reject"
+    )
+    assert set(reasons) == {"wrong_icp", "duplicate"}
+    assert reasons["wrong_icp"] > reasons["duplicate"]
+
+
+def _two_weeks_span_fourteen_days(output: bytes) -> None:
+    first, last = _spans(output)
+    assert START <= first < START + timedelta(days=1)
+    assert START + timedelta(days=13) <= last < START + timedelta(days=14)
+
+
+def _three_days_span_three_days(output: bytes) -> None:
+    first, last = _spans(output)
+    assert START <= first < START + timedelta(days=1)
+    assert START + timedelta(days=2) <= last < START + timedelta(days=3)
+
+
+def _no_accepts(output: bytes) -> None:
+    kinds = {action["action"] for action in _rep_actions(output)}
+    assert "reject" in kinds and "accept" not in kinds
+
+
+def _no_reviews(output: bytes) -> None:
+    kinds = {action["action"] for action in _rep_actions(output)}
+    assert not {"accept", "reject"} & kinds
+
+
+def _sals_are_never_qualified(output: bytes) -> None:
+    assert _after_each(_rep_actions(output), "accept") == {"disqualify"}
+
+
+def _sals_are_always_qualified(output: bytes) -> None:
+    assert _after_each(_rep_actions(output), "accept") == {"qualify"}
+
+
+def _no_opportunities(output: bytes) -> None:
+    kinds = {action["action"] for action in _rep_actions(output)}
+    assert "contacted" in kinds
+    assert not {"open_opportunity", "close_won", "close_lost"} & kinds
+
+
+def _every_call_opens_an_opportunity(output: bytes) -> None:
+    assert _after_each(_rep_actions(output), "contacted") == {"open_opportunity"}
+
+
+@pytest.mark.parametrize(
+    ("options", "check"),
+    [
+        (
+            ["--accept-share", "0.3", "--reject-reasons", "no_budget=1"],
+            _every_reject_says_no_budget,
+        ),
+        (
+            ["--accept-share", "0", "--reject-reasons", "wrong_icp=2, duplicate"],
+            _rejects_use_the_weights,
+        ),
+        (["--weeks", "2"], _two_weeks_span_fourteen_days),
+        (["--days", "3"], _three_days_span_three_days),
+        (["--accept-share", "0"], _no_accepts),
+        (["--review-rate", "0"], _no_reviews),
+        (["--qualify-share", "0"], _sals_are_never_qualified),
+        (["--qualify-share", "1"], _sals_are_always_qualified),
+        (["--opportunity-share", "0"], _no_opportunities),
+        (["--opportunity-share", "1"], _every_call_opens_an_opportunity),
+    ],
+    ids=lambda value: value.__name__.strip("_") if callable(value) else None,
+)
+def test_generate_options_move_the_history_the_way_they_say(
+    options: list[str], check: Callable[[bytes], None]
+) -> None:
+    length = [] if {"--weeks", "--days"} & set(options) else ["--weeks", "4"]
+    check(_generate("--leads", "200", *length, *options))
+
+
+def test_generate_prints_the_same_bytes_for_the_same_options_and_seed() -> None:
+    options = ["--leads", "80", "--weeks", "3", "--reject-reasons", "low_intent=2,bad_data=1"]
+    first = _generate(*options)
+    assert first == _generate(*options)
+    other = _generate(*options, "--seed", "8")
+    assert other != first
+    assert _rep_actions(other) != _rep_actions(first)
+
+
+def test_generate_by_default_prints_two_weeks() -> None:
+    assert _generate("--leads", "30") == _generate("--leads", "30", "--weeks", "2")
+    assert _generate("--leads", "30") == _generate("--leads", "30", "--days", "14")
+
+
+def test_the_reject_reasons_change_only_the_reasons_of_rejects() -> None:
+    def without_reject_reasons(output: bytes) -> list[tuple[str, dict[str, Any]]]:
+        lines = _lines(output)
+        for topic, event in lines:
+            if topic == "sales-actions" and event["action"] == "reject":
+                event["reason_code"] = None
+        return lines
+
+    usual = _generate("--leads", "150", "--weeks", "3")
+    given = _generate("--leads", "150", "--weeks", "3", "--reject-reasons", "competitor")
+    assert usual != given
+    assert without_reject_reasons(usual) == without_reject_reasons(given)
+
+
+@pytest.mark.parametrize(
+    ("leads", "days"),
+    [(5, 3), (120, 28), (20, 250)],  # 250 days spill into slices of three days
+)
+def test_generate_prints_what_simulate_gives_in_the_same_order(leads: int, days: int) -> None:
+    output = _generate("--leads", str(leads), "--days", str(days), "--start", "2026-01-05")
+    expected = simulate(SimulationConfig(start=START, leads=leads, days=days))
+    lines = _lines(output)
+    assert lines == [(topic, orjson.loads(encode(event))) for topic, event in expected]
+    if leads > 100:  # the history has late events and retries to put in their place
+        assert any(
+            datetime.fromisoformat(event["occurred_at"])
+            > datetime.fromisoformat(after["occurred_at"])
+            for (_, event), (_, after) in itertools.pairwise(lines)
+        )
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--reject-reasons", "not_icp=3,no_budget=1"], "'not_icp' not in the reason codes"),
+        (["--reject-reasons", "not_icp"], "valid codes: wrong_icp, low_intent, no_budget,"),
+        (["--reject-reasons", "no_budget=lots"], "'lots' is not a number"),
+        (["--reject-reasons", "no_budget=0"], "at least one reason needs a weight above 0"),
+        (["--reject-reasons", "no_budget=-1,wrong_icp"], "must be finite numbers >= 0"),
+        (["--reject-reasons", ""], "at least one reason"),
+        (["--weeks", "2", "--days", "3"], "--weeks or as --days, not both"),
+        (["--weeks", "0"], "--weeks"),
+        (["--qualify-share", "1.5"], "--qualify-share"),
+        (["--opportunity-share", "-0.1"], "--opportunity-share"),
+    ],
+)
+def test_generate_refuses_bad_options_before_printing(options: list[str], message: str) -> None:
+    result = CliRunner().invoke(generate, options)
+    assert result.exit_code == 2
+    assert result.stdout_bytes.count(b"\n{") == 0
+    assert message in " ".join(result.output.split())
+
+
+def test_the_readme_documents_only_real_generate_options() -> None:
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    documented = {
+        option
+        for line in readme.splitlines()
+        if "streamproc generate" in line
+        for option in re.findall(r"(--[a-z-]+)", line)
+    }
+    real = {option for param in generate.params for option in param.opts}
+    assert {"--weeks", "--reject-reasons"} <= documented <= real
