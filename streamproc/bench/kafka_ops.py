@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -100,14 +100,14 @@ class CommitWait:
 
 async def wait_committed(
     bootstrap: str,
-    group: str,
+    groups: Sequence[str],
     ends: dict[TopicPartition, int],
     timeout: float,
     check: Callable[[], None] = lambda: None,
     progress: Progress | None = None,
     started: float | None = None,
 ) -> CommitWait:
-    """Poll `group`'s committed offsets until each partition reaches `ends` or `timeout`.
+    """Poll the committed offsets of `groups` until each partition reaches `ends` or `timeout`.
 
     Like `wait_until_processed` in the integration tests: Faust commits only what it has
     processed and published. `check` raises if the consumer died. Times count from `started`
@@ -122,7 +122,9 @@ async def wait_committed(
     try:
         while True:
             check()
-            offsets = await admin.list_consumer_group_offsets(group)
+            offsets = {}
+            for group in groups:
+                offsets.update(await admin.list_consumer_group_offsets(group))
             now = time.perf_counter()
             wait.committed = sum(
                 min(end, offsets[tp].offset) if tp in offsets and offsets[tp].offset >= 0 else 0

@@ -35,6 +35,7 @@ from streamproc.definitions import load_definition
 from streamproc.domain.lead import decide
 from streamproc.settings import Settings
 from streamproc.streaming.codec import decode_input, encode
+from streamproc.streaming.ingest import worker_groups
 from streamproc.streaming.topics import INPUT_TOPICS, ensure_topics
 from streamproc.worker_process import READY_LINE, WorkerProcess
 
@@ -62,7 +63,7 @@ async def _process(
     ends = await end_offsets(bench.bootstrap, partitions_of(inputs, settings.partitions))
     wait = await wait_committed(
         bench.bootstrap,
-        settings.topic(settings.app_id),
+        worker_groups(settings),
         ends,
         bench.options.timeout,
         worker.check,

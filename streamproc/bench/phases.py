@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from typing import Any
 
 from streamproc.bench.context import Bench
@@ -28,6 +29,7 @@ from streamproc.bench.profile import (
 from streamproc.bench.stats import rate, steady_rate
 from streamproc.bench.workload import Workload
 from streamproc.settings import Settings
+from streamproc.streaming.ingest import worker_groups
 from streamproc.streaming.topics import INPUT_TOPICS, OUTPUT_TOPICS, ensure_topics
 from streamproc.worker_process import WorkerProcess
 
@@ -51,9 +53,9 @@ def _throughput(wait: CommitWait, ready_s: float) -> dict[str, Any]:
 
 
 async def _measure(
-    bench: Bench, phase: str, settings: Settings, child: WorkerProcess, group: str
+    bench: Bench, phase: str, settings: Settings, child: WorkerProcess, groups: Sequence[str]
 ) -> dict[str, Any]:
-    """Start `child` on a backlog already produced; figures once `group` committed it all."""
+    """Start `child` on a backlog already produced; figures once `groups` committed all."""
     inputs = [settings.topic(name) for name in INPUT_TOPICS]
     ends = await end_offsets(bench.bootstrap, partitions_of(inputs, bench.options.partitions))
     bench.children.add(child)
@@ -66,7 +68,7 @@ async def _measure(
     try:
         wait = await wait_committed(
             bench.bootstrap,
-            group,
+            groups,
             ends,
             bench.options.timeout,
             child.check,
@@ -118,7 +120,7 @@ async def faust_baseline(bench: Bench, workload: Workload) -> dict[str, Any]:
     ]  # fmt: skip
     child = BaselineProcess(settings, settings.data_dir / "faust-baseline.log", args)
     try:
-        figures = await _measure(bench, phase, settings, child, app_id)
+        figures = await _measure(bench, phase, settings, child, [app_id])
     finally:
         bench.children.stop(child)
     return {"produce": produced, **figures, "log": str(child.log)}
@@ -133,7 +135,7 @@ async def worker_throughput(
     await ensure_topics(settings)
     produced = await bench.produce(phase, settings, workload.messages)
     worker = WorkerProcess(settings, settings.data_dir / "worker.log")
-    figures = await _measure(bench, phase, settings, worker, settings.topic(settings.app_id))
+    figures = await _measure(bench, phase, settings, worker, worker_groups(settings))
     await asyncio.sleep(1.0)  # outputs of the last commit interval
     outputs = partitions_of([settings.topic(name) for name in OUTPUT_TOPICS], settings.partitions)
     written: dict[str, int] = {}

@@ -1,7 +1,8 @@
-"""The Faust application: topics, tables, the agent that drives the domain, the SLA timer.
+"""The Faust application: topics, tables, the ingest loop and its agent, the SLA timer.
 
-The agent is thin on purpose: decode the message, call `decide`, store what changed, send
-what the domain returned. Bad input goes to `dead-letters`; anything else stops the worker.
+The ingest loop (`ingest.py`) is the one writer of lead state; a Faust agent hands it the
+messages of the low-volume topics. Bad input goes to `dead-letters`; anything else stops the
+worker.
 """
 
 from __future__ import annotations
@@ -17,17 +18,16 @@ import mode
 
 from streamproc.definitions import load_definition
 from streamproc.domain.definition import Definition
-from streamproc.domain.events import ClockTicked, DeadLettered, OutputEvent
-from streamproc.domain.lead import Arrival, decide
-from streamproc.domain.lifecycle import DomainError
+from streamproc.domain.events import ClockTicked
 from streamproc.domain.state import to_ms
 from streamproc.settings import Settings
-from streamproc.streaming.codec import TICKS_TOPIC, InputError, decode_input, encode
-from streamproc.streaming.deadletters import dead_letter
-from streamproc.streaming.lead_store import LeadStore
-from streamproc.streaming.shadow import ShadowScorer
+from streamproc.streaming.codec import TICKS_TOPIC, encode
+from streamproc.streaming.ingest import BATCHED_TOPICS, Ingest
+from streamproc.streaming.lead_batch import InputRecord, LeadBatch, Outcome
+from streamproc.streaming.lead_store import Tables, lead_tables
 from streamproc.streaming.sla_timer import SlaTimer
-from streamproc.streaming.topics import CONSUMED_TOPICS, OUTPUT_TOPICS, TOPIC_OF
+from streamproc.streaming.topics import CONSUMED_TOPICS
+from streamproc.web.ingest import add_ingest_view
 from streamproc.web.leads import add_lead_view
 
 log = logging.getLogger(__name__)
@@ -41,19 +41,13 @@ RAW: dict[str, Any] = {
     "key_serializer": "raw",
     "value_serializer": "raw",
 }
+AGENT_TOPICS = tuple(name for name in CONSUMED_TOPICS if name not in BATCHED_TOPICS)
+"""The low-volume topics, read by a Faust agent: sales actions, demo bookings, the ticks."""
+AGENT_BATCH = 500
+AGENT_WAIT = 0.01
+"""An agent hands over up to AGENT_BATCH messages, or what came within AGENT_WAIT seconds."""
 SLA_TIMER_INTERVAL = 1.0
 """Seconds between scans for passed deadlines: a breach is published about this late."""
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """What the agent did with one message; yielded so tests and sinks can observe it."""
-
-    topic: str
-    offset: int
-    outputs: tuple[OutputEvent, ...] = ()
-    duplicate: bool = False
-    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -63,11 +57,10 @@ class Pipeline:
     app: faust.App
     definition: Definition
     settings: Settings
-    store: LeadStore
-    outputs: dict[str, Any]
+    tables: Tables
+    ingest: Ingest
     agent: Any
     sla_timer: SlaTimer
-    shadow: ShadowScorer | None
 
 
 def _faust_app(settings: Settings) -> faust.App:
@@ -92,91 +85,74 @@ def _faust_app(settings: Settings) -> faust.App:
 def create_app(settings: Settings, definition: Definition | None = None) -> Pipeline:
     """Build the Faust app for `settings`; the definition defaults to `settings.definition`."""
     definition = definition or load_definition(settings.definition)
+    shadow = load_definition(settings.shadow_definition) if settings.shadow_definition else None
     app = _faust_app(settings)
-    inputs = app.topic(*(settings.topic(name) for name in CONSUMED_TOPICS), **RAW)
-    outputs = {name: app.topic(settings.topic(name), **RAW) for name in OUTPUT_TOPICS}
+    handed_over = app.topic(*(settings.topic(name) for name in AGENT_TOPICS), **RAW)
     ticks = app.topic(settings.topic(TICKS_TOPIC), **RAW)
-    store = LeadStore.create(app, settings)
-    shadow = (
-        ShadowScorer.create(app, settings, load_definition(settings.shadow_definition))
-        if settings.shadow_definition
-        else None
-    )
+    tables = lead_tables(app, settings)
     prefix_length = len(settings.topic_prefix)
-    grace_ms = round(settings.action_grace * 1000)
 
     async def send_tick(key: bytes, partition: int, tick: ClockTicked) -> None:
         await ticks.send(key=key, partition=partition, value=encode(tick))
 
     sla_timer = SlaTimer(send_tick, started_ms=to_ms(datetime.now(UTC)))
 
-    def letter_for(message: Any, error: Exception | None = None) -> DeadLettered:
-        return dead_letter(
-            message.topic, message.partition, message.offset, message.key, message.value, error
-        )
+    def new_batch() -> LeadBatch:
+        grace_ms = round(settings.action_grace * 1000)
+        return LeadBatch(tables, definition, sla_timer.clocks, shadow, grace_ms)
 
-    async def send_dead_letter(letter: DeadLettered) -> None:
-        where = f"{letter.topic}[{letter.partition}]@{letter.offset}"
-        log.warning("dead letter %s: %s", where, letter.error)
-        await outputs["dead-letters"].send(key=(letter.key or "").encode(), value=encode(letter))
+    ingest = Ingest(settings, lambda: app.producer, new_batch)
 
-    def arrival(message: Any, topic: str) -> Arrival | None:
-        """Only sales actions may wait for an earlier event; they keep their origin for it."""
-        if topic != "sales-actions":
-            return None
-        origin = letter_for(message).model_dump(
-            include={"topic", "partition", "offset", "key", "value"}
-        )
-        return Arrival(to_ms(datetime.now(UTC)), origin, grace_ms)
-
-    async def score_lead_events(stream: faust.StreamT[bytes]) -> AsyncIterator[Outcome]:
-        """Apply each input event (or timer tick) to its lead and publish what changed."""
-        async for event in stream.events():
-            message = event.message
-            topic = message.topic[prefix_length:]
-            try:
-                lead_event = decode_input(topic, message.key, message.value)
-                state, rotation = store.load(message.key, message.partition)
-                decision = decide(state, lead_event, definition, rotation, arrival(message, topic))
-            except (InputError, DomainError) as error:
-                await send_dead_letter(letter_for(message, error))
-                yield Outcome(topic, message.offset, error=str(error))
-                continue
-            # Outputs are handed to the producer before the state that records them, so they
-            # are never behind it: see "Delivery" in the README for what is left.
-            for refusal in decision.refused:
-                await send_dead_letter(
-                    DeadLettered(**refusal.origin, error=refusal.error, failed_at=datetime.now(UTC))
-                )
-            for output in decision.outputs:
-                await outputs[TOPIC_OF[type(output)]].send(
-                    key=output.lead_id.encode(), value=encode(output)
-                )
-            store.save(message.key, message.partition, state, rotation, decision)
-            if not isinstance(lead_event, ClockTicked):
-                sla_timer.clocks.observe(
-                    topic,
-                    message.partition,
-                    to_ms(lead_event.occurred_at),
-                    to_ms(datetime.now(UTC)),
-                )
-                if shadow:
-                    await shadow.apply(message.key, lead_event, outputs["mql-crossed-shadow"])
-            yield Outcome(topic, message.offset, decision.outputs, decision.duplicate)
+    async def hand_over(stream: Any) -> AsyncIterator[Outcome]:
+        """Hand the low-volume topics' messages to the ingest loop, the one writer of lead
+        state; Faust commits them once the loop has made them durable."""
+        async for events in stream.take_events(AGENT_BATCH, within=AGENT_WAIT):
+            records = [InputRecord.of(event.message, prefix_length) for event in events]
+            for outcome in await ingest.submit(records):
+                yield outcome
 
     # An unexpected error stops the worker instead of restarting the agent: a restarted agent
     # skips the message it crashed on, and a lost event is worse than a stopped worker.
     agent = app.agent(
-        inputs, name="score_lead_events", supervisor_strategy=mode.CrashingSupervisor
-    )(score_lead_events)
+        handed_over, name="hand_over_to_ingest", supervisor_strategy=mode.CrashingSupervisor
+    )(hand_over)
+
+    async def run_ingest() -> None:
+        try:
+            await ingest.run()
+        except Exception as error:  # the same rule for the loop: stop the worker
+            await app.crash(error)
+            raise
+
+    app.task(run_ingest)
+    follow_rebalances(app, ingest, settings.topic(AGENT_TOPICS[0]))
 
     async def tick_overdue_leads() -> None:
         wall_ms = to_ms(datetime.now(UTC))
-        sent = await sla_timer.tick_overdue(list(store.deadlines.items()), wall_ms)
+        sent = await sla_timer.tick_overdue(list(tables.deadlines.items()), wall_ms)
         if sent:
             log.info("sent %d SLA ticks", sent)
 
     app.timer(interval=SLA_TIMER_INTERVAL)(tick_overdue_leads)
 
-    add_lead_view(app, store.lead_states, definition)
-    return Pipeline(app, definition, settings, store, outputs, agent, sla_timer, shadow)
+    add_lead_view(app, tables.lead_states, definition)
+    add_ingest_view(app, ingest)
+    return Pipeline(app, definition, settings, tables, ingest, agent, sla_timer)
+
+
+def follow_rebalances(app: faust.App, ingest: Ingest, anchor_topic: str) -> None:
+    """Stop the ingest loop when a rebalance starts; once Faust has recovered the tables of
+    the new assignment, read its partitions (those Faust gave us of `anchor_topic`: all
+    input topics are co-partitioned, so the numbers are the same for every one)."""
+
+    async def stop(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        await ingest.stop_reading()
+
+    async def resume(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        assigned = app.consumer.assignment()
+        await ingest.read_partitions(
+            frozenset(tp.partition for tp in assigned if tp.topic == anchor_topic)
+        )
+
+    app.on_partitions_revoked.connect(stop, weak=False)
+    app.on_rebalance_complete.connect(resume, weak=False)

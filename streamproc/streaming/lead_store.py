@@ -1,7 +1,9 @@
-"""The worker's tables: lead states, queue rotations per partition, and owed SLA deadlines.
+"""The worker's tables: lead states, queue rotations per partition, owed SLA deadlines, and
+the shadow definition's lead states.
 
-All three are changelog-backed Faust tables written only while processing an event of the
-lead's partition, so a recovered worker has exactly what the crashed one had committed.
+All are changelog-backed Faust tables with bytes keys and values. Only the ingest loop writes
+them, one batch at a time, and only after the batch's changelog records are acknowledged
+(`durable.make_durable`), so a recovered worker has exactly what the crashed one committed.
 """
 
 from __future__ import annotations
@@ -11,15 +13,13 @@ from typing import Any
 
 import faust
 
-from streamproc.domain.lead import Decision
-from streamproc.domain.state import LeadState, Rotation
 from streamproc.settings import Settings
-from streamproc.streaming.codec import encode
-from streamproc.streaming.sla_timer import deadline_entry
 
 
 @dataclass(frozen=True)
-class LeadStore:
+class Tables:
+    """The worker's tables (Faust tables, or in tests anything with `get`)."""
+
     lead_states: Any
     """lead id -> LeadState JSON."""
     rotations: Any
@@ -28,43 +28,22 @@ class LeadStore:
     deadlines: Any
     """lead id -> `deadline_ms:partition` of its earliest owed reaction: the small index the
     SLA timer scans instead of every lead."""
+    shadow_states: Any = None
+    """lead id -> the shadow definition's LeadState JSON, when shadow mode is on."""
 
-    @classmethod
-    def create(cls, app: faust.App, settings: Settings) -> LeadStore:
-        # bytes keys and values get Faust's raw codec in the changelogs.
-        def table(name: str) -> Any:
-            return app.Table(
-                name, default=None, partitions=settings.partitions, key_type=bytes, value_type=bytes
-            )
 
-        return cls(table("lead-states"), table("queue-rotations"), table("sla-deadlines"))
+def lead_tables(app: faust.App, settings: Settings) -> Tables:
+    """Declare the worker's tables on `app`."""
 
-    def load(self, key: bytes, partition: int) -> tuple[LeadState | None, Rotation]:
-        stored = self.lead_states.get(key)
-        rotation = self.rotations.get(str(partition).encode())
-        return (
-            LeadState.model_validate_json(stored) if stored else None,
-            Rotation.model_validate_json(rotation) if rotation else Rotation(),
+    # bytes keys and values get Faust's raw codec in the changelogs.
+    def table(name: str) -> Any:
+        return app.Table(
+            name, default=None, partitions=settings.partitions, key_type=bytes, value_type=bytes
         )
 
-    def save(
-        self,
-        key: bytes,
-        partition: int,
-        before: LeadState | None,
-        rotation: Rotation,
-        decision: Decision,
-    ) -> None:
-        """Store what changed: one write per event, two more only when routing or SLA moved."""
-        if decision.duplicate:
-            return
-        self.lead_states[key] = encode(decision.state)
-        if decision.rotation != rotation:
-            self.rotations[str(partition).encode()] = encode(decision.rotation)
-        owed_before = before.next_deadline_ms if before else None
-        owed_now = decision.state.next_deadline_ms
-        if owed_now != owed_before:
-            if owed_now is None:
-                self.deadlines.pop(key, None)
-            else:
-                self.deadlines[key] = deadline_entry(owed_now, partition)
+    return Tables(
+        table("lead-states"),
+        table("queue-rotations"),
+        table("sla-deadlines"),
+        table("shadow-states") if settings.shadow_definition else None,
+    )

@@ -1,9 +1,13 @@
-"""Faust's test context for the agent, as its testing guide sets it up, with sends captured."""
+"""The worker's ingest path in Faust's app, with the producer captured: what a batch of
+messages does to the Faust tables and what it sends, without a broker."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+from collections import defaultdict
+from collections.abc import AsyncIterator, Sequence
 from dataclasses import dataclass, field
+from types import SimpleNamespace
 from typing import Any
 
 import orjson
@@ -11,61 +15,92 @@ import pytest
 
 from streamproc.definitions import load_definition
 from streamproc.settings import Settings
-from streamproc.streaming.app import Outcome, Pipeline, create_app
+from streamproc.streaming.app import Pipeline, create_app
+from streamproc.streaming.lead_batch import InputRecord, Outcome
 
 
 @dataclass
-class AgentHarness:
-    """Puts raw messages on named input topics and records what the agent sent."""
+class CapturingProducer:
+    """Faust's producer as the ingest loop uses it: records kept, each acknowledged at once
+    with the next offset of its partition, or failed with `failure` when one is set."""
+
+    sent: list[tuple[str, bytes | None, bytes | None, int | None]] = field(default_factory=list)
+    failure: Exception | None = None
+    _offsets: dict[tuple[str, int | None], int] = field(default_factory=lambda: defaultdict(int))
+
+    async def send(
+        self,
+        topic: str,
+        key: bytes | None,
+        value: bytes | None,
+        partition: int | None,
+        timestamp: float | None,
+        headers: Any,
+    ) -> asyncio.Future[Any]:
+        self.sent.append((topic, key, value, partition))
+        ack: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        if self.failure is not None:
+            ack.set_exception(self.failure)
+            return ack
+        offset = self._offsets[(topic, partition)]
+        self._offsets[(topic, partition)] = offset + 1
+        ack.set_result(SimpleNamespace(offset=offset))
+        return ack
+
+
+@dataclass
+class IngestHarness:
+    """Hands messages to the ingest path as if read from a topic's partition 0."""
 
     pipeline: Pipeline
-    agent: Any
-    sent: list[tuple[str, bytes, dict[str, Any]]] = field(default_factory=list)
+    producer: CapturingProducer
+    offsets: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+
+    def record(self, topic: str, key: bytes | None, value: bytes | None) -> InputRecord:
+        offset = self.offsets[topic]
+        self.offsets[topic] += 1
+        return InputRecord(topic, 0, offset, key, value, self.pipeline.settings.topic(topic))
 
     async def put(self, topic: str, key: bytes | None, value: bytes | None) -> Outcome:
-        """Deliver one message as if read from `topic` and wait until the agent handled it."""
-        message = self.agent.to_message(key, value, offset=self.agent.sent_offset)
-        message.topic = self.pipeline.settings.topic(topic)
-        channel = self.agent.stream().channel
-        await channel.put(await channel.decode(message))
-        self.agent.sent_offset += 1
-        async with self.agent.new_value_processed:
-            await self.agent.new_value_processed.wait()
-        outcome: Outcome = self.agent.results[self.agent.processed_offset - 1]
+        """Apply one message as a batch of its own."""
+        [outcome] = await self.put_batch([self.record(topic, key, value)])
         return outcome
 
+    async def put_batch(self, records: Sequence[InputRecord]) -> list[Outcome]:
+        return await self.pipeline.ingest.apply(records)
+
     def sent_to(self, topic: str) -> list[dict[str, Any]]:
-        return [value for name, _, value in self.sent if name == topic]
+        name = self.pipeline.settings.topic(topic)
+        return [
+            orjson.loads(value) for to, _, value, _ in self.producer.sent if to == name and value
+        ]
+
+    def changelog_records(self, table: str) -> list[tuple[bytes | None, int | None]]:
+        return [
+            (key, partition)
+            for to, key, _, partition in self.producer.sent
+            if to.endswith(f"{table}-changelog")
+        ]
 
 
-async def _harness(settings: Settings) -> AsyncIterator[AgentHarness]:
+async def _harness(settings: Settings) -> AsyncIterator[IngestHarness]:
     pipeline = create_app(settings, load_definition("acme"))
     pipeline.app.finalize()
-    pipeline.app.flow_control.resume()
-    sent: list[tuple[str, bytes, dict[str, Any]]] = []
-    for name, topic in pipeline.outputs.items():
-
-        async def capture(*, key: bytes, value: bytes, _name: str = name) -> None:
-            sent.append((_name, key, orjson.loads(value)))
-
-        topic.send = capture
-    async with pipeline.agent.test_context() as agent:
-        yield AgentHarness(pipeline, agent, sent)
-    # The consumer is created but never started in a test context, so the event loop of its
-    # thread is never closed by Faust; close it here rather than leak it into later tests.
-    pipeline.app.consumer._thread.thread_loop.close()
+    producer = CapturingProducer()
+    pipeline.ingest.producer_of = lambda: producer
+    yield IngestHarness(pipeline, producer)
 
 
 @pytest.fixture
-async def harness() -> AsyncIterator[AgentHarness]:
-    """The agent on the Acme definition."""
+async def harness() -> AsyncIterator[IngestHarness]:
+    """The worker on the Acme definition."""
     async for running in _harness(Settings(topic_prefix="agent-test.", store="memory://")):
         yield running
 
 
 @pytest.fixture
-async def shadow_harness() -> AsyncIterator[AgentHarness]:
-    """The agent on Acme, with the default definition scored in its shadow."""
+async def shadow_harness() -> AsyncIterator[IngestHarness]:
+    """The worker on Acme, with the default definition scored in its shadow."""
     settings = Settings(topic_prefix="agent-test.", shadow_definition="default")
     async for running in _harness(settings):
         yield running

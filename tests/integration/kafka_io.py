@@ -16,6 +16,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from streamproc.domain.events import TOPIC_OF_INPUT, InputEvent
 from streamproc.settings import Settings
 from streamproc.streaming.codec import encode
+from streamproc.streaming.ingest import worker_groups
 from streamproc.streaming.topics import INPUT_TOPICS, OUTPUT_TOPICS
 
 
@@ -106,9 +107,10 @@ async def wait_until_processed(settings: Settings, timeout: float = 60) -> None:
         ]
         ends = await consumer.end_offsets(partitions)
         deadline = time.monotonic() + timeout
-        group = settings.topic(settings.app_id)
         while True:
-            committed = await admin.list_consumer_group_offsets(group)
+            committed = {}
+            for group in worker_groups(settings):
+                committed.update(await admin.list_consumer_group_offsets(group))
             behind = {
                 tp: end
                 for tp, end in ends.items()
@@ -121,3 +123,24 @@ async def wait_until_processed(settings: Settings, timeout: float = 60) -> None:
     finally:
         await consumer.stop()
         await admin.close()
+
+
+async def latest_values(settings: Settings, topic: str) -> dict[bytes, bytes]:
+    """The newest value of every key of `topic` (a full name, e.g. a changelog), read to its
+    end; keys whose newest record is a tombstone are left out."""
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False
+    )
+    await consumer.start()
+    try:
+        partitions = [TopicPartition(topic, p) for p in range(settings.partitions)]
+        consumer.assign(partitions)
+        await consumer.seek_to_beginning(*partitions)
+        ends = await consumer.end_offsets(partitions)
+        values: dict[bytes, bytes | None] = {}
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                values.update((record.key, record.value) for record in records if record.key)
+        return {key: value for key, value in values.items() if value is not None}
+    finally:
+        await consumer.stop()

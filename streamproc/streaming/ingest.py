@@ -1,0 +1,245 @@
+"""The batched ingest loop: the one writer of lead state.
+
+Faust's agents move about 3k events/s with a table write per event (FAUST-NOTES.md, and
+`make bench` here); its per-message machinery, not our code, is the bound. So the
+high-volume topics are read by this loop with its own aiokafka consumer, in batches: each
+lead's state decoded once per batch, one changelog write per lead per batch, one commit per
+batch. Faust stays the shell: it assigns partitions, recovers the tables, serves the web view,
+runs the SLA timer, and its agent reads the low-volume topics and hands their messages to this
+loop, so that every state change of a lead goes through one writer in one order.
+
+Guarantees, each proved by an integration test on the real broker:
+- a batch's offsets are committed only after its outputs and changelog records are
+  acknowledged and applied (`durable.make_durable`);
+- the loop reads only partitions whose tables Faust has recovered: it stops at the start of a
+  rebalance (finishing the batch in hand, well inside the rebalance window) and resumes with
+  the new assignment when Faust reports the recovery complete;
+- delivery is at-least-once: after a crash a batch may be read again, and the per-lead
+  `event_id` de-duplication keeps it from being applied twice.
+
+Its offsets live in the consumer group `<app id>-ingest`, which has no members (the loop
+assigns partitions itself, following Faust): `kafka-consumer-groups --describe` shows its lag,
+and so does the worker's `GET /ingest/`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+
+from streamproc.settings import Settings
+from streamproc.streaming.durable import Producer, make_durable
+from streamproc.streaming.lead_batch import InputRecord, LeadBatch, Outcome
+
+log = logging.getLogger(__name__)
+
+BATCHED_TOPICS = ("page-visits", "lead-profiles", "downloads")
+"""The high-volume topics, read by the ingest loop (95% of the benchmark's mix)."""
+MAX_BATCH = 4000
+"""Messages per batch at most: large enough to amortise a round trip, small enough that a
+batch takes well under a second on this machine."""
+FETCH_WAIT_MS = 20
+"""How long a fetch waits for data: also how late an agent's handed-over message may start."""
+
+
+def worker_groups(settings: Settings) -> tuple[str, str]:
+    """The worker's consumer groups: Faust's (the agent's topics) and the ingest loop's."""
+    faust_group = settings.topic(settings.app_id)
+    return faust_group, f"{faust_group}-ingest"
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    """How far the loop has committed in one partition, and where its log ends."""
+
+    topic: str
+    partition: int
+    committed: int | None
+    end: int | None
+
+    @property
+    def lag(self) -> int | None:
+        if self.end is None or self.committed is None:
+            return None
+        return max(0, self.end - self.committed)
+
+
+PROGRESS_EVERY_S = 10.0
+
+
+@dataclass
+class _Progress:
+    """Logs how many events the loop applied, every PROGRESS_EVERY_S while it is busy."""
+
+    since: float = field(default_factory=time.monotonic)
+    events: int = 0
+    batches: int = 0
+
+    def count(self, events: int) -> None:
+        self.events += events
+        self.batches += 1
+        elapsed = time.monotonic() - self.since
+        if elapsed >= PROGRESS_EVERY_S:
+            log.info(
+                "ingest applied %d events in %d batches in the last %.0f s (%.0f events/s)",
+                self.events,
+                self.batches,
+                elapsed,
+                self.events / elapsed,
+            )
+            self.since, self.events, self.batches = time.monotonic(), 0, 0
+
+
+@dataclass
+class _Handover:
+    records: Sequence[InputRecord]
+    done: asyncio.Future[list[Outcome]]
+
+
+class Ingest:
+    """Reads the owned partitions of `BATCHED_TOPICS` and the agents' hand-overs in batches."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        producer: Callable[[], Producer],
+        new_batch: Callable[[], LeadBatch],
+    ) -> None:
+        self._settings = settings
+        self.producer_of = producer
+        """Where the batch's records go: Faust's producer (tests give their own)."""
+        self._new_batch = new_batch
+        self._consumer: AIOKafkaConsumer | None = None
+        self._handovers: list[_Handover] = []
+        self._arrived = asyncio.Event()
+        self._batch_lock = asyncio.Lock()
+        self.partitions: frozenset[int] = frozenset()
+        """The partitions the loop reads: owned and recovered."""
+        self._progress = _Progress()
+
+    @property
+    def group_id(self) -> str:
+        return worker_groups(self._settings)[1]
+
+    async def submit(self, records: Sequence[InputRecord]) -> list[Outcome]:
+        """Apply `records` (read by an agent) in the next batch; return once they are durable."""
+        done: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()
+        self._handovers.append(_Handover(records, done))
+        self._arrived.set()
+        return await done
+
+    async def run(self) -> None:
+        """The loop: fetch, apply, make durable, commit; until cancelled."""
+        self._consumer = AIOKafkaConsumer(
+            bootstrap_servers=self._settings.bootstrap_servers,
+            group_id=self.group_id,
+            client_id=self.group_id,
+            enable_auto_commit=False,
+            auto_offset_reset="earliest",
+            max_partition_fetch_bytes=4 * 1024 * 1024,
+        )
+        await self._consumer.start()
+        async with self._batch_lock:
+            self._assign()
+        try:
+            while True:
+                fetched = await self._fetch()
+                handovers, self._handovers = self._handovers, []
+                if fetched or handovers:
+                    await self._process(fetched, handovers)
+        finally:
+            await self._consumer.stop()
+
+    async def _fetch(self) -> list[ConsumerRecord[bytes, bytes]]:
+        consumer = self._consumer
+        if consumer is None or not self.partitions:
+            # Nothing to read of our own: wait for an agent's hand-over.
+            self._arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._arrived.wait(), FETCH_WAIT_MS / 1000)
+            return []
+        fetched = await consumer.getmany(timeout_ms=FETCH_WAIT_MS, max_records=MAX_BATCH)
+        return [record for records in fetched.values() for record in records]
+
+    async def apply(self, records: Sequence[InputRecord]) -> list[Outcome]:
+        """Apply `records` as one batch and make it durable; what happened to each."""
+        batch = self._new_batch()
+        outcomes = [batch.apply(record) for record in records]
+        await make_durable(
+            self.producer_of(), self._settings.topic, batch.publications, batch.writes()
+        )
+        return outcomes
+
+    async def _process(
+        self, fetched: list[ConsumerRecord[bytes, bytes]], handovers: list[_Handover]
+    ) -> None:
+        prefix = len(self._settings.topic_prefix)
+        records = [InputRecord.of(record, prefix) for record in fetched]
+        for item in handovers:
+            records.extend(item.records)
+        async with self._batch_lock:
+            try:
+                outcomes = await self.apply(records)
+            except BaseException as error:
+                for item in handovers:
+                    item.done.set_exception(error)
+                raise
+            await self._commit(fetched)
+        self._progress.count(len(records))
+        position = len(fetched)
+        for item in handovers:
+            item.done.set_result(outcomes[position : position + len(item.records)])
+            position += len(item.records)
+
+    async def _commit(self, fetched: list[ConsumerRecord[bytes, bytes]]) -> None:
+        offsets: dict[TopicPartition, int] = {}
+        for record in fetched:
+            offsets[TopicPartition(record.topic, record.partition)] = record.offset + 1
+        if offsets and self._consumer is not None:
+            await self._consumer.commit(offsets)
+
+    async def stop_reading(self) -> None:
+        """At the start of a rebalance: finish the batch in hand, read nothing more."""
+        started = time.monotonic()
+        async with self._batch_lock:
+            self.partitions = frozenset()
+            self._assign()
+        log.info("ingest stopped for a rebalance in %.0f ms", (time.monotonic() - started) * 1000)
+
+    async def read_partitions(self, partitions: frozenset[int]) -> None:
+        """After Faust recovered the tables of `partitions`: read them from the committed
+        offsets on."""
+        async with self._batch_lock:
+            self.partitions = partitions
+            self._assign()
+        log.info("ingest reads partitions %s", sorted(partitions) or "none")
+
+    def _assign(self) -> None:
+        """Point the consumer at `partitions` of every batched topic (from committed offsets:
+        a fresh assignment forgets positions)."""
+        if self._consumer is not None:
+            self._consumer.assign(
+                [
+                    TopicPartition(self._settings.topic(topic), partition)
+                    for topic in BATCHED_TOPICS
+                    for partition in sorted(self.partitions)
+                ]
+            )
+
+    async def lag(self) -> list[PartitionLag]:
+        """Committed offset and log end of every partition read now."""
+        consumer = self._consumer
+        assigned = sorted(consumer.assignment()) if consumer is not None else []
+        if consumer is None or not assigned:
+            return []
+        ends = await consumer.end_offsets(assigned)
+        return [
+            PartitionLag(tp.topic, tp.partition, await consumer.committed(tp), ends.get(tp))
+            for tp in assigned
+        ]

@@ -1,0 +1,245 @@
+"""One batch of input messages applied to their leads: decode, decide, and what to write.
+
+A batch decodes each lead's state once, applies all of the lead's messages in order, and ends
+with one table write per lead that changed: the writes and the outputs are returned, not
+performed, so the caller can acknowledge them before it commits the batch's offsets.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from streamproc.domain.definition import Definition
+from streamproc.domain.events import (
+    ClockTicked,
+    DeadLettered,
+    InputEvent,
+    MqlCrossed,
+    OutputEvent,
+)
+from streamproc.domain.lead import Arrival, Decision, decide
+from streamproc.domain.lifecycle import DomainError
+from streamproc.domain.state import LeadState, Rotation, to_ms
+from streamproc.streaming.codec import InputError, decode_input, encode
+from streamproc.streaming.deadletters import dead_letter
+from streamproc.streaming.lead_store import Tables
+from streamproc.streaming.sla_timer import PartitionClocks, deadline_entry
+from streamproc.streaming.topics import TOPIC_OF
+
+
+@dataclass(frozen=True)
+class InputRecord:
+    """A message read from an input topic (`topic` without the prefix)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+    full_topic: str
+    """The topic's name on the cluster, for dead letters."""
+
+    @classmethod
+    def of(cls, message: Any, prefix_length: int) -> InputRecord:
+        """From a Faust message or an aiokafka record: both have these attributes."""
+        return cls(
+            message.topic[prefix_length:],
+            message.partition,
+            message.offset,
+            message.key,
+            message.value,
+            message.topic,
+        )
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What the worker did with one message; kept so tests and sinks can observe it."""
+
+    topic: str
+    offset: int
+    outputs: tuple[OutputEvent, ...] = ()
+    duplicate: bool = False
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Publication:
+    """A record to send to `topic` (without the prefix), in the partition of its key."""
+
+    topic: str
+    key: bytes
+    value: bytes
+
+
+@dataclass(frozen=True)
+class TableWrite:
+    """A new value (None deletes) for `key` of `table`, in the changelog partition given."""
+
+    table: Any
+    partition: int
+    key: bytes
+    value: bytes | None
+
+
+class _States:
+    """The lead states of one table as the batch goes: decoded once, written once."""
+
+    def __init__(self, table: Any) -> None:
+        self._table = table
+        self.loaded: dict[bytes, LeadState | None] = {}
+        self.current: dict[bytes, LeadState | None] = {}
+        self.partition: dict[bytes, int] = {}
+
+    def get(self, key: bytes) -> LeadState | None:
+        if key not in self.current:
+            stored = self._table.get(key)
+            state = LeadState.model_validate_json(stored) if stored else None
+            self.loaded[key] = self.current[key] = state
+        return self.current[key]
+
+    def put(self, key: bytes, partition: int, state: LeadState) -> None:
+        self.current[key] = state
+        self.partition[key] = partition
+
+    def written(self) -> Iterator[tuple[bytes, int, LeadState]]:
+        for key, partition in self.partition.items():
+            state = self.current[key]
+            if state is not None:
+                yield key, partition, state
+
+
+@dataclass
+class LeadBatch:
+    """Applies messages in the order given; `writes()` and `publications` at the end."""
+
+    tables: Tables
+    definition: Definition
+    clocks: PartitionClocks
+    shadow: Definition | None = None
+    action_grace_ms: int = 60_000
+    publications: list[Publication] = field(default_factory=list)
+    outcomes: list[Outcome] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self._states = _States(self.tables.lead_states)
+        self._shadow_states = _States(self.tables.shadow_states)
+        self._rotations: dict[int, Rotation] = {}
+        self._rotated: set[int] = set()
+
+    def apply(self, record: InputRecord) -> Outcome:
+        """Decode `record` and apply it to its lead; bad input becomes a dead letter."""
+        now = datetime.now(UTC)
+        try:
+            event = decode_input(record.topic, record.key, record.value)
+            key = event.lead_id.encode()
+            decision = decide(
+                self._states.get(key),
+                event,
+                self.definition,
+                self._rotation(record.partition),
+                self._arrival(record, now),
+            )
+        except (InputError, DomainError) as error:
+            self._publish_dead_letter(_letter_for(record, error))
+            return self._done(Outcome(record.topic, record.offset, error=str(error)))
+        # Outputs go out in the batch's publications, all acknowledged before its writes.
+        for refusal in decision.refused:
+            letter = DeadLettered(**refusal.origin, error=refusal.error, failed_at=now)
+            self._publish_dead_letter(letter)
+        for output in decision.outputs:
+            self._publish(TOPIC_OF[type(output)], output)
+        if not decision.duplicate:
+            self._keep(key, record.partition, decision)
+        if not isinstance(event, ClockTicked):
+            event_ms = to_ms(event.occurred_at)
+            self.clocks.observe(record.topic, record.partition, event_ms, to_ms(now))
+            if self.shadow:
+                self._shadow_apply(key, record.partition, event)
+        outcome = Outcome(record.topic, record.offset, decision.outputs, decision.duplicate)
+        return self._done(outcome)
+
+    def writes(self) -> list[TableWrite]:
+        """One write per lead (and per rotation, per owed deadline) that the batch changed."""
+        writes = [
+            TableWrite(self.tables.lead_states, partition, key, encode(state))
+            for key, partition, state in self._states.written()
+        ]
+        for key, partition, state in self._states.written():
+            before = self._states.loaded[key]
+            owed_now = state.next_deadline_ms
+            if owed_now != (before.next_deadline_ms if before else None):
+                entry = None if owed_now is None else deadline_entry(owed_now, partition)
+                writes.append(TableWrite(self.tables.deadlines, partition, key, entry))
+        writes.extend(
+            TableWrite(self.tables.rotations, partition, _rotation_key(partition), encode(rotation))
+            for partition, rotation in self._rotations.items()
+            if partition in self._rotated
+        )
+        writes.extend(
+            TableWrite(self.tables.shadow_states, partition, key, encode(state))
+            for key, partition, state in self._shadow_states.written()
+        )
+        return writes
+
+    def _rotation(self, partition: int) -> Rotation:
+        if partition not in self._rotations:
+            stored = self.tables.rotations.get(_rotation_key(partition))
+            self._rotations[partition] = (
+                Rotation.model_validate_json(stored) if stored else Rotation()
+            )
+        return self._rotations[partition]
+
+    def _keep(self, key: bytes, partition: int, decision: Decision) -> None:
+        self._states.put(key, partition, decision.state)
+        if decision.rotation != self._rotations[partition]:
+            self._rotations[partition] = decision.rotation
+            self._rotated.add(partition)
+
+    def _arrival(self, record: InputRecord, now: datetime) -> Arrival | None:
+        """Only sales actions may wait for an earlier event; they keep their origin for it."""
+        if record.topic != "sales-actions":
+            return None
+        origin = _letter_for(record).model_dump(
+            include={"topic", "partition", "offset", "key", "value"}
+        )
+        return Arrival(to_ms(now), origin, self.action_grace_ms)
+
+    def _shadow_apply(self, key: bytes, partition: int, event: InputEvent) -> None:
+        """The candidate definition on an input the live one accepted: only its crossings are
+        published; an action its stages refuse is the live path's business."""
+        assert self.shadow is not None
+        try:
+            decision = decide(self._shadow_states.get(key), event, self.shadow)
+        except DomainError:
+            return
+        for output in decision.outputs:
+            if isinstance(output, MqlCrossed):
+                self._publish("mql-crossed-shadow", output)
+        if not decision.duplicate:
+            self._shadow_states.put(key, partition, decision.state)
+
+    def _publish(self, topic: str, output: OutputEvent) -> None:
+        self.publications.append(Publication(topic, output.lead_id.encode(), encode(output)))
+
+    def _publish_dead_letter(self, letter: DeadLettered) -> None:
+        self.publications.append(
+            Publication("dead-letters", (letter.key or "").encode(), encode(letter))
+        )
+
+    def _done(self, outcome: Outcome) -> Outcome:
+        self.outcomes.append(outcome)
+        return outcome
+
+
+def _rotation_key(partition: int) -> bytes:
+    return str(partition).encode()
+
+
+def _letter_for(record: InputRecord, error: Exception | None = None) -> DeadLettered:
+    return dead_letter(
+        record.full_topic, record.partition, record.offset, record.key, record.value, error
+    )

@@ -1,0 +1,128 @@
+"""The batched ingest loop on the real broker: workers joining, leaving and being killed
+mid-stream leave exactly the state and outputs of a clean replay of the same history."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import aiohttp
+import pytest
+
+from streamproc.backtest.engine import Replay
+from streamproc.backtest.sources import in_event_time_order
+from streamproc.definitions import load_definition
+from streamproc.domain.state import LeadState
+from streamproc.settings import Settings
+from streamproc.simulation import SimulationConfig, simulate
+from streamproc.streaming.codec import encode
+from streamproc.worker_process import WorkerProcess
+from tests.integration.conftest import free_ports, start_worker, worker_settings
+from tests.integration.kafka_io import (
+    OutputCollector,
+    latest_values,
+    produce,
+    wait_until_processed,
+)
+
+pytestmark = [pytest.mark.integration, pytest.mark.timeout(420)]
+
+PUBLISHED = ("mql-crossed", "lead-stage-changes", "lead-routing")
+
+
+async def test_joins_leaves_and_a_kill_keep_the_state_and_outputs_of_a_clean_replay(
+    kafka: str, tmp_path: Path
+) -> None:
+    first = worker_settings(kafka, tmp_path / "first", "default")
+    second = first.model_copy(
+        update={"data_dir": tmp_path / "second", "web_port": free_ports(1)[0]}
+    )
+    days = 14
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=days)
+    history = list(simulate(SimulationConfig(start=start, leads=200, days=days, seed=23)))
+    messages = [(topic, event.lead_id.encode(), encode(event)) for topic, event in history]
+    quarter = len(messages) // 4
+    chunks = [messages[i * quarter : (i + 1) * quarter] for i in range(3)]
+    chunks.append(messages[3 * quarter :])
+    collector = OutputCollector(first)
+    await collector.start()
+    workers: list[WorkerProcess] = []
+    try:
+        workers.append(start_worker(first, tmp_path / "first-1.log"))
+        await produce(first, chunks[0])
+        workers.append(start_worker(second, tmp_path / "second.log"))  # joins mid-stream
+        await produce(first, chunks[1])
+        await wait_until_processed(first, timeout=120)
+        assert await _lag(second) == 0  # what operators read, from the worker itself
+        workers.pop().stop()  # leaves: the first worker takes its partitions back
+        producing = asyncio.create_task(produce(first, chunks[2]))
+        await asyncio.sleep(0.5)
+        workers.pop().kill()  # SIGKILL while events arrive and batches are in flight
+        await producing
+        workers.append(start_worker(first, tmp_path / "first-2.log"))
+        await produce(first, chunks[3])
+        await wait_until_processed(first, timeout=120)
+        await asyncio.sleep(2)  # outputs of the last batch reach the collector
+    finally:
+        for worker in workers:
+            worker.stop()
+        await collector.stop()
+
+    revokes = [
+        float(match)
+        for log in tmp_path.glob("*.log")
+        for match in re.findall(r"ingest stopped for a rebalance in (\d+) ms", log.read_text())
+    ]
+    assert len(revokes) >= 2, "the join and the leave each revoke partitions"
+    assert max(revokes) < first.session_timeout * 1000 / 2, "revokes end inside the window"
+
+    definition = load_definition("default")
+    clean = Replay(definition, first.partitions)
+    for event in in_event_time_order(event for _, event in history):
+        clean.apply(event)
+    stored = await latest_values(first, f"{first.topic(first.app_id)}-lead-states-changelog")
+    states = {key.decode(): LeadState.model_validate_json(value) for key, value in stored.items()}
+    assert states.keys() == clean.states.keys()
+    for lead, state in states.items():
+        expected = clean.states[lead]
+        assert (state.stage, state.transitions, state.crossings) == (
+            expected.stage,
+            expected.transitions,
+            expected.crossings,
+        ), lead
+        assert _applied(state) == _applied(expected), f"{lead}: an event applied twice or lost"
+    result = clean.finish()
+    expected_ids = {
+        "mql-crossed": {crossing.event.event_id for crossing in result.crossings},
+        "lead-stage-changes": {change.event_id for change in result.stage_changes},
+        "lead-routing": {routing.event_id for routing in result.routings},
+    }
+    assert expected_ids["mql-crossed"], "the history should make some MQLs"
+    for topic in PUBLISHED:
+        published = {
+            value["event_id"]
+            for records in collector.by_key.values()
+            for name, value in records
+            if name == topic
+        }
+        assert published == expected_ids[topic], topic
+
+
+def _applied(state: LeadState) -> tuple[int, int, int]:
+    """How many events the state holds: kept behaviour hits, sales actions, profile fields."""
+    return (
+        sum(len(hits) for hits in state.hits.values()),
+        len(state.action_ids),
+        len(state.profile),
+    )
+
+
+async def _lag(settings: Settings) -> int:
+    url = f"http://127.0.0.1:{settings.web_port}/ingest/"
+    async with aiohttp.ClientSession() as session, session.get(url) as answer:
+        answer.raise_for_status()
+        body = await answer.json()
+    assert body["partitions"], "a worker in the group reads some partitions"
+    return int(body["total_lag"])
