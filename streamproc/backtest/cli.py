@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import gc
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -22,6 +24,8 @@ from streamproc.domain.events import InputEvent
 from streamproc.settings import Settings
 
 PROGRESS_EVERY_SECONDS = 1.0
+REPLAY_GC_THRESHOLD = 50_000
+"""Allocations between two collections of the youngest generation during a backtest."""
 
 
 def _with_progress(events: Iterator[InputEvent], progress: ReadProgress) -> Iterator[InputEvent]:
@@ -37,6 +41,18 @@ def _with_progress(events: Iterator[InputEvent], progress: ReadProgress) -> Iter
             click.echo(f"\rreplayed {count:,} events{share}, {rate:,.0f}/s", err=True, nl=False)
     if time.monotonic() - started >= PROGRESS_EVERY_SECONDS:
         click.echo(f"\rreplayed {count:,} events in {time.monotonic() - started:.1f} s", err=True)
+
+
+@contextmanager
+def _collecting_less_often() -> Iterator[None]:
+    """A replay allocates millions of short-lived objects (events, states, outputs) and makes
+    few cycles: the collector's default pace, every 700 allocations, costs a tenth of the run."""
+    before = gc.get_threshold()
+    gc.set_threshold(REPLAY_GC_THRESHOLD, *before[1:])
+    try:
+        yield
+    finally:
+        gc.set_threshold(*before)
 
 
 def _history(
@@ -92,13 +108,17 @@ def backtest(
     history = _with_progress(events, progress)
     figures: dict[str, Any]
     if len(definitions) == 1:
-        result = replay(history, definitions[0], settings.partitions)
+        with _collecting_less_often():
+            result = replay(history, definitions[0], settings.partitions)
         result.invalid = progress.invalid
         report = summarize(result)
         click.echo(render_text(report), nl=False)
         figures = to_json(report)
     else:
-        a, b, divergent = replay_both(history, definitions[0], definitions[1], settings.partitions)
+        with _collecting_less_often():
+            a, b, divergent = replay_both(
+                history, definitions[0], definitions[1], settings.partitions
+            )
         a.invalid = b.invalid = progress.invalid
         comparison = compare(summarize(a), summarize(b), divergent)
         click.echo(render_comparison(comparison), nl=False)

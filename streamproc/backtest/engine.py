@@ -44,11 +44,14 @@ class Replay:
         self.result = ReplayResult(definition)
         self._due: list[tuple[int, str]] = []
         self._clock_ms: int | None = None
+        self._partition_of: dict[str, int] = {}
+        """Each lead's partition, hashed once: murmur2 in Python costs as much as a decision."""
+        self._first_ms = self._last_ms = 0
+        """`first_event_at` and `last_event_at` in ms, so most events compare integers."""
 
     def apply(self, event: InputEvent) -> list[MqlCrossed]:
         """Apply one event (after any deadline the history has passed); its new crossings."""
-        at_ms = to_ms(event.occurred_at)
-        self._tick_until(at_ms)
+        self._tick_until(event.occurred_ms)
         self._note_time(event)
         try:
             decision = self._decide(event.lead_id, event)
@@ -79,14 +82,23 @@ class Replay:
         return score_lead(state.profile, state.countable_hits, self.definition, at_ms)
 
     def _note_time(self, event: InputEvent) -> None:
-        result = self.result
-        if result.first_event_at is None or event.occurred_at < result.first_event_at:
-            result.first_event_at = event.occurred_at
-        if result.last_event_at is None or event.occurred_at > result.last_event_at:
-            result.last_event_at = event.occurred_at
+        # Milliseconds are rounded, so only equal ones need the exact times compared.
+        result, at, ms = self.result, event.occurred_at, event.occurred_ms
+        first, last = result.first_event_at, result.last_event_at
+        if first is None or ms < self._first_ms or (ms == self._first_ms and at < first):
+            result.first_event_at, self._first_ms = at, ms
+        if last is None or ms > self._last_ms or (ms == self._last_ms and at > last):
+            result.last_event_at, self._last_ms = at, ms
+
+    def _partition(self, lead_id: str) -> int:
+        partition = self._partition_of.get(lead_id)
+        if partition is None:
+            partition = _partitioner(lead_id.encode(), self.partitions, self.partitions)
+            self._partition_of[lead_id] = partition
+        return partition
 
     def _decide(self, lead_id: str, event: InputEvent | ClockTicked) -> Decision:
-        partition = _partitioner(lead_id.encode(), self.partitions, self.partitions)
+        partition = self._partition(lead_id)
         rotation = self.rotations.get(partition)
         before = self.states.get(lead_id)
         decision = decide(before, event, self.definition, rotation)

@@ -16,7 +16,6 @@ import orjson
 from pydantic import ValidationError
 
 from streamproc.domain.events import INPUT_EVENTS, InputEvent
-from streamproc.domain.state import to_ms
 
 REORDER_BUFFER = 10_000
 """Events held back per source to restore event-time order."""
@@ -67,9 +66,11 @@ def in_event_time_order(
     """Events in event-time order, as far as `buffer` held-back events can restore it."""
     held: list[tuple[int, int, InputEvent]] = []
     for position, event in enumerate(events):
-        heapq.heappush(held, (_event_ms(event), position, event))
-        if len(held) > buffer:
-            yield heapq.heappop(held)[2]
+        entry = (event.occurred_ms, position, event)
+        if len(held) < buffer:
+            heapq.heappush(held, entry)
+        else:  # push, then release the earliest: one sift instead of two
+            yield heapq.heappushpop(held, entry)[2]
     while held:
         yield heapq.heappop(held)[2]
 
@@ -79,11 +80,13 @@ def merged(
 ) -> Iterator[InputEvent]:
     """Several sources (files, topic partitions), each ordered, merged into one time order."""
     ordered = [in_event_time_order(source, buffer) for source in sources]
+    if len(ordered) == 1:  # nothing to merge
+        return ordered[0]
     return heapq.merge(*ordered, key=_event_ms)
 
 
 def _event_ms(event: InputEvent) -> int:
-    return to_ms(event.occurred_at)
+    return event.occurred_ms
 
 
 def read_jsonl(path: Path) -> tuple[Iterator[InputEvent], ReadProgress]:

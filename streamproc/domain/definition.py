@@ -11,7 +11,7 @@ import math
 import re
 from datetime import timedelta
 from functools import cached_property
-from typing import Annotated, Literal, Self
+from typing import Annotated, Literal, Self, get_args
 
 from pydantic import (
     BaseModel,
@@ -24,6 +24,7 @@ from pydantic import (
 )
 
 from streamproc.domain.events import Lane
+from streamproc.domain.eventtime import MS_PER_SECOND
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(s|m|h|d|w)\s*$")
 _UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -127,6 +128,14 @@ class Fit(Part):
     )
     rules: tuple[FitRule, ...]
 
+    @cached_property
+    def title_patterns(self) -> tuple[tuple[re.Pattern[str], str], ...]:
+        """`seniority_from_title` compiled once: (pattern, seniority), first match wins."""
+        return tuple(
+            (re.compile(mapping.pattern, re.IGNORECASE), mapping.seniority)
+            for mapping in self.seniority_from_title
+        )
+
 
 class Signal(Part):
     """Matching events counted in a sliding event-time window of `window`."""
@@ -161,6 +170,10 @@ class Signal(Part):
     def url_regex(self) -> re.Pattern[str] | None:
         return None if self.url_pattern is None else re.compile(self.url_pattern, re.IGNORECASE)
 
+    @cached_property
+    def window_ms(self) -> int:
+        return int(self.window.total_seconds() * MS_PER_SECOND)
+
 
 class IntentRule(Part):
     """Points from a signal's count in its window: flat once `at_least` is reached, or each."""
@@ -193,12 +206,27 @@ class Intent(Part):
                 raise ValueError(f"rule {rule.name!r} counts unknown signal {rule.signal!r}")
         return self
 
+    @cached_property
+    def half_life_ms(self) -> float | None:
+        return None if self.half_life is None else self.half_life.total_seconds() * MS_PER_SECOND
+
+    @cached_property
+    def signals_of_topic(self) -> dict[InputKind, tuple[tuple[str, Signal], ...]]:
+        """The signals per input topic, in definition order: an event is matched only
+        against the signals of its own topic."""
+        return {
+            topic: tuple(
+                (name, signal) for name, signal in self.signals.items() if signal.topic == topic
+            )
+            for topic in get_args(InputKind)
+        }
+
 
 class SignalCondition(Part):
     signal: str
     at_least: PositiveInt = 1
 
-    @property
+    @cached_property
     def label(self) -> str:
         return f"{self.signal}>={self.at_least}"
 
@@ -207,7 +235,7 @@ class ScoreCondition(Part):
     score: Literal["fit", "intent", "total"]
     at_least: float
 
-    @property
+    @cached_property
     def label(self) -> str:
         return f"{self.score}>={self.at_least:g}"
 
@@ -291,6 +319,12 @@ class Definition(Part):
     @cached_property
     def longest_window(self) -> timedelta:
         return max((signal.window for signal in self.intent.signals.values()), default=timedelta(0))
+
+    @cached_property
+    def hits_kept_ms(self) -> int:
+        """How long a hit is kept after the lead's newest event: two of the longest windows,
+        one for it to count in and one of allowed lateness (see `intake.take_in`)."""
+        return 2 * int(self.longest_window.total_seconds() * MS_PER_SECOND)
 
     @cached_property
     def events_kept(self) -> dict[str, int]:

@@ -8,9 +8,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import cached_property
 from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from streamproc.domain.eventtime import to_ms
 
 NonEmpty = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
 Lane = Literal["inbound", "outbound"]
@@ -49,9 +52,18 @@ class InputEvent(Event):
     @classmethod
     def _plausible_time(cls, moment: datetime) -> datetime:
         # Deadlines and windows are computed from it; a year-9999 typo would overflow them.
+        if EARLIEST.year < moment.year < LATEST.year:
+            return moment  # inside whatever its UTC offset (under a day): skip the slow compare
         if not EARLIEST <= moment <= LATEST:
             raise ValueError("must lie between 1970 and 2999")
         return moment
+
+    @cached_property
+    def occurred_ms(self) -> int:
+        """`occurred_at` in milliseconds since the epoch (`eventtime.to_ms`), computed once:
+        ordering, replaying and deciding each need it. (Being cached, it would not follow a
+        `model_copy` that updates `occurred_at`: build a new event instead.)"""
+        return to_ms(self.occurred_at)
 
 
 class PageVisited(InputEvent):

@@ -13,30 +13,34 @@ from streamproc.domain.events import (
     ProfileUpdated,
     SalesActionTaken,
 )
-from streamproc.domain.scoring import MS_PER_SECOND
+from streamproc.domain.scoring import Hit
 from streamproc.domain.state import LeadState
+
+
+def _time(hit: Hit) -> int:
+    return hit[0]
 
 
 def matching_signals(event: InputEvent, definition: Definition) -> list[str]:
     """The names of the definition's signals that this event counts towards."""
-    names = []
-    for name, signal in definition.intent.signals.items():
-        if isinstance(event, PageVisited):
-            matches = signal.topic == "page-visits" and (
-                signal.url_regex is None or signal.url_regex.search(event.url) is not None
-            )
-        elif isinstance(event, ContentDownloaded):
-            matches = (
-                signal.topic == "downloads"
-                and (signal.asset_id is None or event.asset_id in signal.asset_id)
-                and (signal.asset_type is None or (event.asset_type or "") in signal.asset_type)
-                and (signal.funnel_stage is None or event.funnel_stage in signal.funnel_stage)
-            )
-        else:
-            matches = isinstance(event, DemoBooked) and signal.topic == "demo-bookings"
-        if matches:
-            names.append(name)
-    return names
+    signals = definition.intent.signals_of_topic
+    if isinstance(event, PageVisited):
+        return [
+            name
+            for name, signal in signals["page-visits"]
+            if signal.url_regex is None or signal.url_regex.search(event.url) is not None
+        ]
+    if isinstance(event, ContentDownloaded):
+        return [
+            name
+            for name, signal in signals["downloads"]
+            if (signal.asset_id is None or event.asset_id in signal.asset_id)
+            and (signal.asset_type is None or (event.asset_type or "") in signal.asset_type)
+            and (signal.funnel_stage is None or event.funnel_stage in signal.funnel_stage)
+        ]
+    if isinstance(event, DemoBooked):
+        return [name for name, _ in signals["demo-bookings"]]
+    return []
 
 
 def is_duplicate(state: LeadState, event: InputEvent, signals: list[str]) -> bool:
@@ -49,9 +53,11 @@ def is_duplicate(state: LeadState, event: InputEvent, signals: list[str]) -> boo
     if isinstance(event, SalesActionTaken):
         waiting = (parked.action.event_id for parked in state.parked)
         return event.event_id in state.action_ids or event.event_id in waiting
-    return any(
-        event_id == event.event_id for name in signals for _, event_id in state.hits.get(name, ())
-    )
+    for name in signals:
+        for _, kept_id in state.hits.get(name, ()):
+            if kept_id == event.event_id:
+                return True
+    return False
 
 
 def take_in(
@@ -78,15 +84,16 @@ def take_in(
     clock = max(at_ms, state.clock_ms or at_ms)
     if clock != state.clock_ms:
         update["clock_ms"] = clock
-    horizon = clock - 2 * int(definition.longest_window.total_seconds() * MS_PER_SECOND)
+    horizon = clock - definition.hits_kept_ms
     if signals and at_ms > horizon:
         hits = dict(state.hits)
         for name in signals:
             kept = list(hits.get(name, ()))
             bisect.insort(kept, (at_ms, event.event_id))
-            hits[name] = tuple(
-                hit for hit in kept[-definition.events_kept[name] :] if hit[0] > horizon
-            )
+            newest = kept[-definition.events_kept[name] :]
+            # Hits are in time order, so those at or before the horizon lead the list.
+            young = bisect.bisect_right(newest, horizon, key=_time)
+            hits[name] = tuple(newest[young:])
         update["hits"] = hits
     if not update:
         return state, False

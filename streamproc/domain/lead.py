@@ -23,7 +23,7 @@ from streamproc.domain.events import (
 )
 from streamproc.domain.intake import is_duplicate, matching_signals, take_in
 from streamproc.domain.lifecycle import DisallowedActionError, DomainError
-from streamproc.domain.scoring import score_lead
+from streamproc.domain.scoring import can_qualify, explain, fit_points, tally
 from streamproc.domain.state import LeadState, ParkedAction, Rotation, from_ms, output_id, to_ms
 from streamproc.domain.transition import Refusal, Transitions
 
@@ -69,13 +69,17 @@ def _cross_mql(run: Transitions, cause: InputEvent, at_ms: int) -> None:
     cannot make it an MQL before it was a lead). After a recycle only newer intent counts.
     """
     state, definition = run.state, run.definition
+    fit = fit_points(state.profile, definition)  # the same at every moment
+    if not can_qualify(fit, definition):
+        return
     hits = state.countable_hits
     earliest = max(at_ms, state.stage_since_ms or at_ms)
     later = {t for kept in hits.values() for t, _ in kept if t > earliest}
     for moment in sorted({earliest, *later}):
-        evaluation = score_lead(state.profile, hits, definition, moment)
-        if not evaluation.qualifies:
+        scored = tally(fit, hits, definition, moment)
+        if not scored.qualifies:
             continue
+        evaluation = explain(scored, definition)
         crossing = state.crossings + 1
         run.outputs.append(
             MqlCrossed(
@@ -129,14 +133,14 @@ def _park(
 
 def _retry_parked(run: Transitions) -> None:
     """Apply, in event-time order, every waiting action that the lead's stage now allows."""
-    progressed = True
+    progressed = bool(run.state.parked)
     while progressed:
         progressed = False
         for waiting in sorted(run.state.parked, key=lambda p: p.action.occurred_at):
             rest = tuple(p for p in run.state.parked if p is not waiting)
             before, published = run.state, len(run.outputs)
             run.state = run.state.model_copy(update={"parked": rest})
-            at_ms = to_ms(waiting.action.occurred_at)
+            at_ms = waiting.action.occurred_ms
             try:
                 run.check_deadlines(at_ms)  # as if it had been read in its place in time
                 _act(run, waiting.action, at_ms)
@@ -178,13 +182,14 @@ def decide(
     state = state or LeadState(lead_id=event.lead_id)
     run = Transitions(state, definition, rotation or _NO_TURNS_YET)
     if isinstance(event, ClockTicked):
-        run.check_deadlines(to_ms(event.at))
-        _expire_parked(run, to_ms(event.at))
+        now_ms = to_ms(event.at)
+        run.check_deadlines(now_ms)
+        _expire_parked(run, now_ms)
         return _decision(run)
     signals = matching_signals(event, definition)
     if is_duplicate(state, event, signals):
         return Decision(state, duplicate=True, rotation=run.rotation)
-    at_ms = to_ms(event.occurred_at)
+    at_ms = event.occurred_ms
     run.check_deadlines(at_ms)
     if isinstance(event, SalesActionTaken):
         try:

@@ -24,6 +24,7 @@ PROGRESS = (
     Stage.CUSTOMER,
 )
 """Stages in order of progress; `recycled` is a detour, not a step forward."""
+_RANK = {stage: index for index, stage in enumerate(PROGRESS)}
 
 TRANSITIONS: Mapping[SalesActionName, Mapping[Stage, Stage]] = {
     "accept": {Stage.MQL: Stage.SAL},
@@ -64,8 +65,7 @@ def lane_of(profile: Mapping[str, object]) -> Lane:
 
 def higher(first: Stage, second: Stage) -> Stage:
     """The further of two stages along the progress order (`recycled` never counts)."""
-    rank = {stage: index for index, stage in enumerate(PROGRESS)}
-    return max(first, second, key=lambda stage: rank.get(stage, -1))
+    return max(first, second, key=lambda stage: _RANK.get(stage, -1))
 
 
 def next_stage(

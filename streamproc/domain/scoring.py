@@ -3,21 +3,27 @@
 Times are integer milliseconds since the epoch (event time). A window of length W evaluated at
 time T counts the events with T - W < occurred_at <= T: two events 6 days 23 hours apart count
 together in a 7-day window, 7 days 1 hour apart do not.
+
+Deciding whether a lead crosses scores it after nearly every behaviour event, and usually it
+does not qualify; so the arithmetic works on plain numbers (`Tally`), and the published
+explanation (`Evaluation`, made of `Score` and `Contribution` models) is built only when
+someone reads it.
 """
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from streamproc.domain.definition import Definition, ScoreCondition, SignalCondition
+from streamproc.domain.definition import Condition, Definition, SignalCondition
 from streamproc.domain.events import Contribution, Score
+from streamproc.domain.eventtime import MS_PER_SECOND as MS_PER_SECOND  # re-exported
 
 Hit = tuple[int, str]
 """A matching event kept for a signal: (event time in ms since the epoch, event_id)."""
 Attributes = Mapping[str, str | int | float]
-MS_PER_SECOND = 1000
+Points = tuple[tuple[str, float], ...]
+"""The rules that gave points, in definition order: (rule name, points granted)."""
 
 
 @dataclass(frozen=True)
@@ -30,6 +36,24 @@ class Evaluation:
     qualifies: bool
 
 
+@dataclass(frozen=True)
+class Tally:
+    """A lead's score at one instant as plain numbers: what deciding needs, cheap to make."""
+
+    fit: Points
+    intent: Points
+    counts: Mapping[str, int]
+    """Per signal, how many kept hits fall inside its window."""
+    totals: Mapping[str, float]
+    """`fit`, `intent` and `total`, as a score condition names them."""
+    qualifies: bool
+
+    def holds(self, condition: Condition) -> bool:
+        if isinstance(condition, SignalCondition):
+            return self.counts[condition.signal] >= condition.at_least
+        return float(self.totals[condition.score]) >= condition.at_least
+
+
 def hits_in_window(hits: Sequence[Hit], window_ms: int, at_ms: int) -> list[Hit]:
     """The hits with at_ms - window_ms < time <= at_ms, oldest first."""
     return [hit for hit in hits if at_ms - window_ms < hit[0] <= at_ms]
@@ -40,9 +64,9 @@ def with_seniority(attributes: Attributes, definition: Definition) -> Attributes
     title = attributes.get("person.title")
     if "person.seniority" in attributes or not isinstance(title, str):
         return attributes
-    for mapping in definition.fit.seniority_from_title:
-        if re.search(mapping.pattern, title, re.IGNORECASE):
-            return {**attributes, "person.seniority": mapping.seniority}
+    for pattern, seniority in definition.fit.title_patterns:
+        if pattern.search(title):
+            return {**attributes, "person.seniority": seniority}
     return attributes
 
 
@@ -60,53 +84,67 @@ class _Budget:
         self.total += points
 
 
-def _fit(attributes: Attributes, definition: Definition) -> list[Contribution]:
+def fit_points(attributes: Attributes, definition: Definition) -> Points:
+    """The fit rules these profile attributes pass, each granted within the fit maximum.
+
+    Fit does not depend on time: a caller scoring one profile at several moments computes it
+    once and passes it to `tally`.
+    """
+    attributes = with_seniority(attributes, definition)
     budget = _Budget(definition.fit.max_points)
-    contributions = []
+    granted_by_rule = []
     for rule in definition.fit.rules:
         if not rule.passes(attributes.get(rule.field)):
             continue
         granted = round(budget.clamp(rule.points), 2)
         budget.take(granted)
         if granted:
-            contributions.append(Contribution(rule=rule.name, points=granted, kind="fit"))
-    return contributions
+            granted_by_rule.append((rule.name, granted))
+    return tuple(granted_by_rule)
 
 
-def _decay(definition: Definition, age_ms: int) -> float:
-    half_life = definition.intent.half_life
-    if half_life is None:
-        return 1.0
-    return float(0.5 ** (age_ms / (half_life.total_seconds() * MS_PER_SECOND)))
+def can_qualify(fit: Points, definition: Definition) -> bool:
+    """Whether a lead with this fit could qualify at any moment: whether the most intent a lead
+    can have would lift its fit to the threshold. One that fits too poorly needs no scoring.
+
+    Each intent grant is clamped to what is left of the maximum and then rounded to cents, so
+    intent may exceed its maximum by a cent at most; a margin of one point keeps this exact.
+    """
+    fit_total = round(sum(points for _, points in fit), 2)
+    return fit_total + definition.intent.max_points + 1 >= definition.threshold
+
+
+def _decayed(points: float, half_life_ms: float | None, age_ms: int) -> float:
+    if half_life_ms is None:
+        return points * 1.0
+    return points * float(0.5 ** (age_ms / half_life_ms))
 
 
 def _counted(
     hits: Mapping[str, Sequence[Hit]], definition: Definition, at_ms: int
 ) -> dict[str, list[Hit]]:
-    return {
-        name: hits_in_window(
-            hits.get(name, ()),
-            int(signal.window.total_seconds() * MS_PER_SECOND),
-            at_ms,
-        )
-        for name, signal in definition.intent.signals.items()
-    }
+    counted: dict[str, list[Hit]] = {}
+    for name, signal in definition.intent.signals.items():
+        kept = hits.get(name)
+        counted[name] = hits_in_window(kept, signal.window_ms, at_ms) if kept else []
+    return counted
 
 
-def _intent(
-    counted: Mapping[str, list[Hit]], definition: Definition, at_ms: int
-) -> list[Contribution]:
-    total = _Budget(definition.intent.max_points)
-    categories = {name: _Budget(cap) for name, cap in definition.intent.caps.items()}
-    contributions = []
-    for rule in definition.intent.rules:
+def _intent(counted: Mapping[str, list[Hit]], definition: Definition, at_ms: int) -> Points:
+    intent = definition.intent
+    half_life_ms = intent.half_life_ms
+    total = _Budget(intent.max_points)
+    categories = {name: _Budget(cap) for name, cap in intent.caps.items()}
+    granted_by_rule = []
+    for rule in intent.rules:
         events = counted[rule.signal]
         if len(events) < rule.at_least:
             continue
         if rule.points is not None:
-            raw = rule.points * _decay(definition, at_ms - events[-1][0])
+            raw = _decayed(rule.points, half_life_ms, at_ms - events[-1][0])
         else:
-            raw = sum((rule.points_each or 0) * _decay(definition, at_ms - t) for t, _ in events)
+            each = rule.points_each or 0
+            raw = sum(_decayed(each, half_life_ms, at_ms - t) for t, _ in events)
         budgets = [total, *([categories[rule.category]] if rule.category in categories else [])]
         allowed = raw
         for budget in budgets:
@@ -115,8 +153,55 @@ def _intent(
         for budget in budgets:
             budget.take(granted)
         if granted:
-            contributions.append(Contribution(rule=rule.name, points=granted, kind="intent"))
-    return contributions
+            granted_by_rule.append((rule.name, granted))
+    return tuple(granted_by_rule)
+
+
+def tally(
+    fit: Points, hits: Mapping[str, Sequence[Hit]], definition: Definition, at_ms: int
+) -> Tally:
+    """Score a lead whose fit is `fit` (see `fit_points`) at event time `at_ms`: the numbers of
+    `score_lead`, without building its explanation."""
+    counted = _counted(hits, definition, at_ms)
+    intent = _intent(counted, definition, at_ms)
+    fit_total = round(sum(points for _, points in fit), 2)
+    intent_total = round(sum(points for _, points in intent), 2)
+    scored = Tally(
+        fit=fit,
+        intent=intent,
+        counts={name: len(events) for name, events in counted.items()},
+        totals={
+            "fit": fit_total,
+            "intent": intent_total,
+            "total": round(fit_total + intent_total, 2),
+        },
+        qualifies=False,
+    )
+    gates = definition.gates
+    gates_hold = all(scored.holds(c) for c in gates.all_of) and (
+        not gates.any_of or any(scored.holds(c) for c in gates.any_of)
+    )
+    if gates_hold and scored.totals["total"] >= definition.threshold:
+        return replace(scored, qualifies=True)
+    return scored
+
+
+def explain(scored: Tally, definition: Definition) -> Evaluation:
+    """The published form of a tally: the score, the contributions that add up to it, and
+    the gate conditions met."""
+    gates = definition.gates
+    return Evaluation(
+        score=Score(**scored.totals),
+        contributions=(
+            *(Contribution(rule=rule, points=points, kind="fit") for rule, points in scored.fit),
+            *(
+                Contribution(rule=rule, points=points, kind="intent")
+                for rule, points in scored.intent
+            ),
+        ),
+        gates_met=tuple(c.label for c in (*gates.all_of, *gates.any_of) if scored.holds(c)),
+        qualifies=scored.qualifies,
+    )
 
 
 def score_lead(
@@ -129,26 +214,4 @@ def score_lead(
     at their `max_points`, intent also per category. Contributions add up to the score exactly.
     The lead qualifies when the total reaches the threshold and the gates hold.
     """
-    fit = _fit(with_seniority(attributes, definition), definition)
-    counted = _counted(hits, definition, at_ms)
-    intent = _intent(counted, definition, at_ms)
-    fit_total = round(sum(c.points for c in fit), 2)
-    intent_total = round(sum(c.points for c in intent), 2)
-    score = Score(fit=fit_total, intent=intent_total, total=round(fit_total + intent_total, 2))
-
-    def holds(condition: SignalCondition | ScoreCondition) -> bool:
-        if isinstance(condition, SignalCondition):
-            return len(counted[condition.signal]) >= condition.at_least
-        return float(getattr(score, condition.score)) >= condition.at_least
-
-    gates = definition.gates
-    met = tuple(c.label for c in (*gates.all_of, *gates.any_of) if holds(c))
-    gates_hold = all(holds(c) for c in gates.all_of) and (
-        not gates.any_of or any(holds(c) for c in gates.any_of)
-    )
-    return Evaluation(
-        score=score,
-        contributions=(*fit, *intent),
-        gates_met=met,
-        qualifies=gates_hold and score.total >= definition.threshold,
-    )
+    return explain(tally(fit_points(attributes, definition), hits, definition, at_ms), definition)

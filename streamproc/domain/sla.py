@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from streamproc.domain.definition import Definition
 from streamproc.domain.events import Lane, SlaBreached, Stage
-from streamproc.domain.scoring import MS_PER_SECOND
+from streamproc.domain.eventtime import MS_PER_SECOND
 from streamproc.domain.state import SlaClock, SlaName, from_ms, output_id
 
 OWED_ON_ENTRY: dict[Stage, SlaName] = {Stage.MQL: "mql_review", Stage.SQL: "sql_first_touch"}

@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from uuid import NAMESPACE_URL, uuid5
 
-from pydantic import BaseModel, ConfigDict
+from pydantic import BaseModel, ConfigDict, Field
 
 from streamproc.domain.events import SalesActionTaken, Stage
-from streamproc.domain.scoring import MS_PER_SECOND, Hit
+from streamproc.domain.eventtime import from_ms as from_ms  # re-exported: callers import it here
+from streamproc.domain.eventtime import to_ms as to_ms
+from streamproc.domain.scoring import Hit
 
 _OUTPUT_IDS = uuid5(NAMESPACE_URL, "https://streamproc.dev/output-events")
 SlaName = Literal["mql_review", "sql_first_touch"]
@@ -49,6 +50,16 @@ class ParkedAction(BaseModel):
     """Why it is not allowed yet."""
 
 
+def _left_out(value: object) -> bool:
+    """Not written to the stored JSON: an absent field reads back as its default (nothing)."""
+    return value is None or value == () or value == {}
+
+
+StoredWhenSet = Field(exclude_if=_left_out)
+"""For bookkeeping fields that stay empty for most leads: stored only when they hold
+something, which keeps the state the worker stores per lead small."""
+
+
 class LeadState(BaseModel):
     """Everything the worker keeps about one lead. Bounded in size whatever its traffic."""
 
@@ -58,24 +69,24 @@ class LeadState(BaseModel):
     stage: Stage = Stage.VISITOR
     highest_stage: Stage = Stage.VISITOR
     transitions: int = 0
-    stage_since_ms: int | None = None
+    stage_since_ms: Annotated[int | None, StoredWhenSet] = None
     """When (event time) the lead entered its current stage."""
     crossings: int = 0
-    clock_ms: int | None = None
+    clock_ms: Annotated[int | None, StoredWhenSet] = None
     """The newest event time seen for this lead."""
     profile: dict[str, str | int | float] = {}
-    profile_times: dict[str, int] = {}
+    profile_times: Annotated[dict[str, int], StoredWhenSet] = {}
     """Event time of the update that set each profile field: the newest update wins."""
-    hits: dict[str, tuple[Hit, ...]] = {}
+    hits: Annotated[dict[str, tuple[Hit, ...]], StoredWhenSet] = {}
     """Per signal, the matching events that can still count, oldest first."""
-    intent_since_ms: int | None = None
+    intent_since_ms: Annotated[int | None, StoredWhenSet] = None
     """After a recycle only intent newer than this counts towards the next crossing."""
-    action_ids: tuple[str, ...] = ()
+    action_ids: Annotated[tuple[str, ...], StoredWhenSet] = ()
     """The newest sales-action event ids, to count a repeated action once."""
-    queue: str | None = None
+    queue: Annotated[str | None, StoredWhenSet] = None
     """The sales queue the lead was last routed to."""
-    sla_clocks: tuple[SlaClock, ...] = ()
-    parked: tuple[ParkedAction, ...] = ()
+    sla_clocks: Annotated[tuple[SlaClock, ...], StoredWhenSet] = ()
+    parked: Annotated[tuple[ParkedAction, ...], StoredWhenSet] = ()
 
     @property
     def countable_hits(self) -> dict[str, tuple[Hit, ...]]:
@@ -88,9 +99,11 @@ class LeadState(BaseModel):
     @property
     def next_deadline_ms(self) -> int | None:
         """When the lead next needs the clock: an owed reaction or a parked action is due."""
+        if not self.sla_clocks and not self.parked:  # most leads, asked after every event
+            return None
         due = [clock.deadline_ms for clock in self.sla_clocks]
         due += [parked.expires_ms for parked in self.parked]
-        return min(due, default=None)
+        return min(due)
 
 
 class Rotation(BaseModel):
@@ -99,14 +112,6 @@ class Rotation(BaseModel):
     model_config = ConfigDict(frozen=True)
 
     next_rep: dict[str, int] = {}
-
-
-def to_ms(moment: datetime) -> int:
-    return round(moment.timestamp() * MS_PER_SECOND)
-
-
-def from_ms(ms: int) -> datetime:
-    return datetime.fromtimestamp(ms / MS_PER_SECOND, tz=UTC)
 
 
 def output_id(*parts: object) -> str:

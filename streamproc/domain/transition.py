@@ -40,6 +40,8 @@ class Transitions:
 
     def check_deadlines(self, now_ms: int) -> None:
         """Publish a breach for every owed reaction whose deadline passed before `now_ms`."""
+        if not self.state.sla_clocks:  # most events: nothing is owed
+            return
         running, breaches = overdue(self.state.lead_id, self.state.sla_clocks, now_ms)
         if breaches:
             self.state = self.state.model_copy(update={"sla_clocks": running})

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import heapq
+from datetime import timedelta
 from pathlib import Path
 
 import orjson
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from streamproc.backtest.engine import replay, replay_both
 from streamproc.backtest.sources import in_event_time_order, read_jsonl
@@ -110,3 +114,28 @@ def test_a_jsonl_history_is_read_in_event_time_order_and_bad_lines_are_counted(
     ordered = list(events)
     assert [e.occurred_at for e in ordered] == [at(), at(1), at(2), at(2)]
     assert progress.invalid == 2 and progress.done == progress.total
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    offsets=st.lists(st.integers(min_value=0, max_value=50), max_size=60),
+    buffer=st.integers(min_value=0, max_value=8),
+)
+def test_reordering_releases_the_earliest_held_event_each_time(
+    offsets: list[int], buffer: int
+) -> None:
+    events = [visit("L", at(hours=hours)) for hours in offsets]
+    held: list[tuple[int, int, InputEvent]] = []
+    expected = []
+    for position, event in enumerate(events):  # the plain algorithm: push, pop when over
+        heapq.heappush(held, (event.occurred_ms, position, event))
+        if len(held) > buffer:
+            expected.append(heapq.heappop(held)[2])
+    expected += [heapq.heappop(held)[2] for _ in range(len(held))]
+    assert list(in_event_time_order(events, buffer)) == expected
+
+
+def test_the_first_and_last_event_times_are_exact_below_a_millisecond() -> None:
+    early, late = at(), at() + timedelta(microseconds=300)  # the same millisecond
+    result = replay([visit("L", late), visit("L", early), visit("L", late)], ACME)
+    assert (result.first_event_at, result.last_event_at) == (early, late)

@@ -3,10 +3,15 @@
 from __future__ import annotations
 
 import ast
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
 from streamproc.contract import render_schemas
-from streamproc.domain.events import INPUT_EVENTS, OUTPUT_EVENTS
+from streamproc.domain.events import EARLIEST, INPUT_EVENTS, LATEST, OUTPUT_EVENTS, PageVisited
 
 ROOT = Path(__file__).parents[2]
 
@@ -68,3 +73,26 @@ def test_the_domain_imports_no_framework_io_or_clock() -> None:
         assert "datetime.now" not in source and ".utcnow" not in source, (
             f"{path.name} reads the clock"
         )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    instant=st.one_of(
+        st.datetimes(min_value=datetime(1969, 12, 30), max_value=datetime(1971, 1, 2)),
+        st.datetimes(min_value=datetime(2998, 12, 30), max_value=datetime(3000, 1, 2)),
+        st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(9998, 1, 1)),
+    ),
+    offset_minutes=st.integers(min_value=-1439, max_value=1439),
+)
+def test_event_times_are_accepted_exactly_between_1970_and_2999(
+    instant: datetime, offset_minutes: int
+) -> None:
+    moment = instant.replace(tzinfo=timezone(timedelta(minutes=offset_minutes)))
+    record = {"event_id": "e", "lead_id": "L", "occurred_at": moment.isoformat(), "url": "/"}
+    try:
+        PageVisited.model_validate(record)
+    except ValidationError:
+        accepted = False
+    else:
+        accepted = True
+    assert accepted == (EARLIEST <= moment <= LATEST)

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from streamproc.definitions import load_definition
 from streamproc.domain.events import MqlCrossed
-from streamproc.domain.scoring import score_lead
+from streamproc.domain.scoring import can_qualify, explain, fit_points, score_lead, tally
 from streamproc.domain.state import to_ms
 from tests.builders import at, demo, download, good_fit, profile, replay, visit
 
@@ -136,3 +136,34 @@ def test_contributions_explain_the_score_exactly(
         assert 0 <= score.fit <= definition.fit.max_points
         assert 0 <= score.intent <= definition.intent.max_points
         assert score.total == pytest.approx(score.fit + score.intent, abs=1e-9)
+
+
+@settings(max_examples=100, deadline=None)
+@given(
+    makers=st.lists(kinds, max_size=12),
+    employees=st.integers(min_value=0, max_value=20000),
+    title=st.sampled_from(["CEO", "VP Sales", "Director of IT", "Engineer", "Team Lead"]),
+    country=st.sampled_from(["US", "FR", "BR"]),
+    hours=st.integers(min_value=0, max_value=2000),
+)
+def test_a_fit_too_poor_to_qualify_never_qualifies_whatever_the_intent(
+    makers: list, employees: int, title: str, country: str, hours: int
+) -> None:  # type: ignore[type-arg]
+    """`can_qualify` lets deciding skip scoring: it must never skip a lead that qualifies."""
+    lead = profile(
+        "L",
+        at(),
+        email="a@b.test",
+        company={"employees": employees, "industry": "retail", "country": country},
+        person={"title": title},
+    )
+    events = [lead, *(make("L", at(hours=i)) for i, make in enumerate(makers))]
+    for definition in (DEFAULT, ACME, load_definition("series-b")):
+        state, _ = replay(events, definition)
+        fit = fit_points(state.profile, definition)
+        scored = tally(fit, state.hits, definition, to_ms(at(hours=hours)))
+        if not can_qualify(fit, definition):
+            assert not scored.qualifies
+        assert explain(scored, definition) == score_lead(
+            state.profile, state.hits, definition, to_ms(at(hours=hours))
+        )

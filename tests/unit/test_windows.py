@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from random import Random
 
+import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streamproc.definitions import load_definition
 from streamproc.domain.events import MqlCrossed, Stage
+from streamproc.domain.state import LeadState
 from tests.builders import at, demo, good_fit, replay, visit
 
 ACME = load_definition("acme")
@@ -120,3 +122,13 @@ def test_a_visit_read_after_the_profile_cannot_cross_before_the_lead_existed() -
     assert (
         [c.occurred_at for c in profile_first] == [c.occurred_at for c in in_time_order] == [at(2)]
     )
+
+
+def test_the_stored_state_leaves_out_empty_bookkeeping_and_reads_back_equal() -> None:
+    visitor, _ = replay([visit("V", at(1))], ACME)
+    stored = orjson.loads(visitor.model_dump_json())
+    assert not {"parked", "sla_clocks", "action_ids", "queue", "intent_since_ms"} & set(stored)
+    assert LeadState.model_validate_json(visitor.model_dump_json()) == visitor
+    mql, _ = replay([good_fit("L", at(0)), demo("L", at(1))], ACME)
+    assert mql.sla_clocks and mql.queue
+    assert LeadState.model_validate_json(mql.model_dump_json()) == mql
