@@ -175,3 +175,21 @@ async def delete_topics(bootstrap: str, prefix: str) -> list[str]:
         return names
     finally:
         await admin.close()
+
+
+async def read_values(bootstrap: str, topic: str, partitions: int) -> list[bytes]:
+    """Every value of `topic`, from the beginning to the end it had when called."""
+    tps = partitions_of([topic], partitions)
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    await consumer.start()
+    try:
+        consumer.assign(tps)
+        await consumer.seek_to_beginning(*tps)
+        ends = await consumer.end_offsets(tps)
+        values: list[bytes] = []
+        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
+            for records in (await consumer.getmany(timeout_ms=500)).values():
+                values.extend(record.value for record in records if record.value is not None)
+        return values
+    finally:
+        await consumer.stop()

@@ -6,8 +6,9 @@ import argparse
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-PHASES = ("raw", "faust", "worker", "latency", "memory", "recovery")
-"""In run order. `latency` needs `worker` (it runs on that worker at half its throughput)."""
+PHASES = ("raw", "faust", "worker", "latency", "scaleout", "memory", "recovery")
+"""In run order. `latency` needs `worker` (it runs on that worker at half its throughput);
+`scaleout` compares its two workers with the `worker` run."""
 MILLION = 1_000_000
 
 

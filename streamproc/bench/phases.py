@@ -38,7 +38,7 @@ PROFILE_S = 30.0
 """Seconds of py-spy sampling (`--profile`), from ready on."""
 
 
-def _throughput(wait: CommitWait, ready_s: float) -> dict[str, Any]:
+def throughput_figures(wait: CommitWait, ready_s: float) -> dict[str, Any]:
     steady = steady_rate(wait.timeline, wait.total)
     return {
         "events": wait.total,
@@ -79,7 +79,7 @@ async def _measure(
         if profiler is not None:
             stop_profile(profiler)
         raise
-    figures = _throughput(wait, ready_s)
+    figures = throughput_figures(wait, ready_s)
     if profiler is not None:
         finish_profile(profiler)
         figures["profile"] = summarize_file(raw_profile)

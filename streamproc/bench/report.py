@@ -155,11 +155,43 @@ def _recovery_rows(recovery: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def _scaleout_rows(scaleout: dict[str, Any], one_worker: Any) -> list[Row]:
+    if (failed := _failed("scale-out", scaleout)) is not None:
+        return [failed]
+    alone = one_worker.get("events_per_s") if isinstance(one_worker, dict) else None
+    faster = alone is not None and scaleout["events_per_s"] > alone
+    correct = scaleout["leads_identified_lost"] == 0 and scaleout["outputs_doubled"] == 0
+    return [
+        (
+            f"{scaleout['workers']} workers, ready -> all committed",
+            f"{_n(scaleout['events_per_s'])} ev/s (one worker {_n(alone)})",
+            "more than one worker",
+            _verdict(faster),
+        ),
+        (
+            "across the rebalance: leads identified",
+            f"{_n(scaleout['leads_identified'])}, {scaleout['leads_identified_lost']} lost vs "
+            f"one worker; {scaleout['outputs_doubled']} outputs doubled",
+            "none lost or doubled",
+            _verdict(correct),
+        ),
+        (
+            "MQL crossings, 2 workers vs 1",
+            f"{_n(scaleout['mql_crossed'])} vs {_n(scaleout['mql_crossed_one_worker'])}, "
+            f"{scaleout['mql_crossed_differing']} differ (topic interleaving)",
+            "",
+            "",
+        ),
+    ]
+
+
 def figure_rows(results: dict[str, Any]) -> list[Row]:
     rows = _throughput_rows(results)
     for name in ("latency", "latency_probes_only"):
         if name in results:
             rows += _latency_rows(results[name])
+    if "scaleout" in results:
+        rows += _scaleout_rows(results["scaleout"], results.get("worker"))
     rows += _memory_rows(results.get("memory", []))
     if "recovery" in results:
         rows += _recovery_rows(results["recovery"])

@@ -32,6 +32,7 @@ from streamproc.bench.phases import faust_baseline, worker_throughput
 from streamproc.bench.procs import scrub_debug_environment
 from streamproc.bench.raw import raw_phase
 from streamproc.bench.report import figure_rows, render_table, write_json
+from streamproc.bench.scaleout import scale_out
 from streamproc.bench.workload import WorkloadSpec, generate
 from streamproc.localkafka import BrokerConfig, broker_status, start_broker, stop_broker
 from streamproc.worker_process import WorkerProcess
@@ -92,7 +93,6 @@ async def _throughput_phases(bench: Bench, results: dict[str, Any]) -> None:
         except Exception as error:
             results["worker"] = {"phase": "worker", "error": f"{type(error).__name__}: {error}"}
             bench.say("worker", f"FAILED: {results['worker']['error']}")
-    del workload
     if "latency" in options.phases:
         eps = results.get("worker", {}).get("events_per_s")
         if worker is None or not eps:
@@ -115,6 +115,13 @@ async def _throughput_phases(bench: Bench, results: dict[str, Any]) -> None:
             )
     if worker is not None:
         bench.children.stop(worker)
+    if "scaleout" in options.phases:
+        if worker is None:
+            results["scaleout"] = {"phase": "scaleout", "error": "needs a successful worker phase"}
+        else:
+            results["scaleout"] = await _guard(
+                bench, "scaleout", scale_out(bench, workload, worker.settings)
+            )
 
 
 async def _state_phases(bench: Bench, results: dict[str, Any]) -> None:

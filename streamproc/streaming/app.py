@@ -7,6 +7,7 @@ worker.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -23,7 +24,7 @@ from streamproc.domain.state import to_ms
 from streamproc.settings import Settings
 from streamproc.streaming.codec import TICKS_TOPIC, encode
 from streamproc.streaming.ingest import BATCHED_TOPICS, Ingest
-from streamproc.streaming.lead_batch import InputRecord, LeadBatch, Outcome
+from streamproc.streaming.lead_batch import LeadBatch, Outcome
 from streamproc.streaming.lead_store import Tables, lead_tables
 from streamproc.streaming.sla_timer import SlaTimer
 from streamproc.streaming.topics import CONSUMED_TOPICS
@@ -42,10 +43,11 @@ RAW: dict[str, Any] = {
     "value_serializer": "raw",
 }
 AGENT_TOPICS = tuple(name for name in CONSUMED_TOPICS if name not in BATCHED_TOPICS)
-"""The low-volume topics, read by a Faust agent: sales actions, demo bookings, the ticks."""
-AGENT_BATCH = 500
-AGENT_WAIT = 0.01
-"""An agent hands over up to AGENT_BATCH messages, or what came within AGENT_WAIT seconds."""
+"""The low-volume topics, read by a Faust agent: sales actions and the timer's ticks."""
+AGENT_BATCH = 2000
+AGENT_WAIT = 0.05
+"""The agent hands over up to AGENT_BATCH messages, or what came within AGENT_WAIT seconds:
+a hand-over waits for a batch of the loop anyway, so it pays to bring many."""
 SLA_TIMER_INTERVAL = 1.0
 """Seconds between scans for passed deadlines: a breach is published about this late."""
 
@@ -90,7 +92,6 @@ def create_app(settings: Settings, definition: Definition | None = None) -> Pipe
     handed_over = app.topic(*(settings.topic(name) for name in AGENT_TOPICS), **RAW)
     ticks = app.topic(settings.topic(TICKS_TOPIC), **RAW)
     tables = lead_tables(app, settings)
-    prefix_length = len(settings.topic_prefix)
 
     async def send_tick(key: bytes, partition: int, tick: ClockTicked) -> None:
         await ticks.send(key=key, partition=partition, value=encode(tick))
@@ -99,7 +100,9 @@ def create_app(settings: Settings, definition: Definition | None = None) -> Pipe
 
     def new_batch() -> LeadBatch:
         grace_ms = round(settings.action_grace * 1000)
-        return LeadBatch(tables, definition, sla_timer.clocks, shadow, grace_ms)
+        return LeadBatch(
+            tables, definition, sla_timer.clocks, shadow, grace_ms, len(settings.topic_prefix)
+        )
 
     ingest = Ingest(settings, lambda: app.producer, new_batch)
 
@@ -107,8 +110,7 @@ def create_app(settings: Settings, definition: Definition | None = None) -> Pipe
         """Hand the low-volume topics' messages to the ingest loop, the one writer of lead
         state; Faust commits them once the loop has made them durable."""
         async for events in stream.take_events(AGENT_BATCH, within=AGENT_WAIT):
-            records = [InputRecord.of(event.message, prefix_length) for event in events]
-            for outcome in await ingest.submit(records):
+            for outcome in await ingest.submit([event.message for event in events]):
                 yield outcome
 
     # An unexpected error stops the worker instead of restarting the agent: a restarted agent
@@ -144,15 +146,32 @@ def follow_rebalances(app: faust.App, ingest: Ingest, anchor_topic: str) -> None
     """Stop the ingest loop when a rebalance starts; once Faust has recovered the tables of
     the new assignment, read its partitions (those Faust gave us of `anchor_topic`: all
     input topics are co-partitioned, so the numbers are the same for every one)."""
+    resuming: set[asyncio.Task[None]] = set()
 
     async def stop(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
         await ingest.stop_reading()
 
-    async def resume(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
-        assigned = app.consumer.assignment()
-        await ingest.read_partitions(
-            frozenset(tp.partition for tp in assigned if tp.topic == anchor_topic)
-        )
+    async def resume_when_recovered(generation: int, stops_seen: int) -> None:
+        # Faust reports a recovery complete before it checks that no newer rebalance began;
+        # only when the app stops rebalancing is the current assignment's recovery done.
+        try:
+            while app.rebalancing:
+                if app.consumer_generation_id != generation:
+                    return  # a newer rebalance: its own completion resumes the loop
+                await asyncio.sleep(0.02)
+            if app.consumer_generation_id == generation:
+                assigned = app.consumer.assignment()
+                await ingest.read_partitions(
+                    frozenset(tp.partition for tp in assigned if tp.topic == anchor_topic),
+                    stops_seen,
+                )
+        except Exception as error:  # a worker that cannot resume must not idle silently
+            await app.crash(error)
+
+    async def recovered(sender: Any, /, *args: Any, signal: Any, **kwargs: Any) -> None:
+        task = asyncio.create_task(resume_when_recovered(app.consumer_generation_id, ingest.stops))
+        resuming.add(task)
+        task.add_done_callback(resuming.discard)
 
     app.on_partitions_revoked.connect(stop, weak=False)
-    app.on_rebalance_complete.connect(resume, weak=False)
+    app.on_rebalance_complete.connect(recovered, weak=False)

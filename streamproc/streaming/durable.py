@@ -1,7 +1,7 @@
-"""Making a batch durable: its outputs and changelog records acknowledged, then stored.
+"""Making a batch durable: its outputs acknowledged, then its changelog records, then stored.
 
-The batch's records go to the producer together: outputs to their topics, each table write
-to its table's changelog partition. Only when the broker has acknowledged every one of them
+The batch's outputs go to their topics first; once the brokers have acknowledged them, each
+table write goes to its table's changelog partition. Only when those are acknowledged too
 are the writes applied to the local tables, through Faust's own `apply_changelog_batch` (the
 path table recovery uses), with the offsets the broker gave. So the local tables never hold a
 state whose changelog record or outputs could still be lost, and the caller may commit the
@@ -52,20 +52,25 @@ async def make_durable(
     publications: Sequence[Publication],
     writes: Sequence[TableWrite],
 ) -> None:
-    """Send `publications` and the changelog records of `writes`, wait for every
-    acknowledgement, then apply `writes` to their tables."""
-    acks = [
-        await producer.send(topic_name(item.topic), item.key, item.value, None, None, None)
-        for item in publications
-    ]
+    """Send `publications` and wait for their acknowledgements; then send the changelog
+    records of `writes`, wait for theirs, and apply `writes` to their tables."""
+    # Outputs first: on a cluster their partitions and the changelog's have different
+    # leaders, and a crash between two landings must never leave a state that says an event
+    # was applied without the outputs it made (a replay would skip it as a duplicate).
+    await asyncio.gather(
+        *[
+            await producer.send(topic_name(item.topic), item.key, item.value, None, None, None)
+            for item in publications
+        ]
+    )
     changelog = [
         (write, await producer.send(_changelog_of(write), *_record(write), None, None))
         for write in writes
     ]
-    done = await asyncio.gather(*acks, *(ack for _, ack in changelog))
+    done = await asyncio.gather(*(ack for _, ack in changelog))
     by_table: dict[Any, list[ChangelogRecord]] = defaultdict(list)
     now = time.time()
-    for (write, _), metadata in zip(changelog, done[len(acks) :], strict=True):
+    for (write, _), metadata in zip(changelog, done, strict=True):
         topic = _changelog_of(write)
         message = Message(
             topic=topic,

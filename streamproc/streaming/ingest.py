@@ -35,12 +35,13 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 
 from streamproc.settings import Settings
 from streamproc.streaming.durable import Producer, make_durable
-from streamproc.streaming.lead_batch import InputRecord, LeadBatch, Outcome
+from streamproc.streaming.lead_batch import LeadBatch, Outcome, Record
 
 log = logging.getLogger(__name__)
 
-BATCHED_TOPICS = ("page-visits", "lead-profiles", "downloads")
-"""The high-volume topics, read by the ingest loop (95% of the benchmark's mix)."""
+BATCHED_TOPICS = ("page-visits", "lead-profiles", "downloads", "demo-bookings")
+"""The behavioural and profile topics, read by the ingest loop (98% of the benchmark's mix);
+the agent reads the sales reps' actions and the SLA timer's ticks."""
 MAX_BATCH = 4000
 """Messages per batch at most: large enough to amortise a round trip, small enough that a
 batch takes well under a second on this machine."""
@@ -98,7 +99,7 @@ class _Progress:
 
 @dataclass
 class _Handover:
-    records: Sequence[InputRecord]
+    records: Sequence[Record]
     done: asyncio.Future[list[Outcome]]
 
 
@@ -122,12 +123,16 @@ class Ingest:
         self.partitions: frozenset[int] = frozenset()
         """The partitions the loop reads: owned and recovered."""
         self._progress = _Progress()
+        self._assignments = 0
+        self.stops = 0
+        """How many rebalances stopped the loop: a resume decided before one is stale."""
+        """How many times the partitions read changed: a fetch from before is stale."""
 
     @property
     def group_id(self) -> str:
         return worker_groups(self._settings)[1]
 
-    async def submit(self, records: Sequence[InputRecord]) -> list[Outcome]:
+    async def submit(self, records: Sequence[Record]) -> list[Outcome]:
         """Apply `records` (read by an agent) in the next batch; return once they are durable."""
         done: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()
         self._handovers.append(_Handover(records, done))
@@ -136,7 +141,7 @@ class Ingest:
 
     async def run(self) -> None:
         """The loop: fetch, apply, make durable, commit; until cancelled."""
-        self._consumer = AIOKafkaConsumer(
+        consumer = AIOKafkaConsumer(
             bootstrap_servers=self._settings.bootstrap_servers,
             group_id=self.group_id,
             client_id=self.group_id,
@@ -144,17 +149,23 @@ class Ingest:
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
-        await self._consumer.start()
-        async with self._batch_lock:
-            self._assign()
+        await consumer.start()
+        # Assigned once, for the worker's life: every partition of the batched topics, paused
+        # unless Faust gave it to us. (Reassigning at each rebalance raced aiokafka's
+        # coordinator task into an AssertionError.)
+        consumer.assign(self._all_partitions())
+        consumer.pause(*self._all_partitions())
+        self._consumer = consumer
+        await self.read_partitions(self.partitions, self.stops)
         try:
             while True:
+                assignment = self._assignments
                 fetched = await self._fetch()
                 handovers, self._handovers = self._handovers, []
                 if fetched or handovers:
-                    await self._process(fetched, handovers)
+                    await self._process(fetched, handovers, assignment)
         finally:
-            await self._consumer.stop()
+            await consumer.stop()
 
     async def _fetch(self) -> list[ConsumerRecord[bytes, bytes]]:
         consumer = self._consumer
@@ -167,23 +178,30 @@ class Ingest:
         fetched = await consumer.getmany(timeout_ms=FETCH_WAIT_MS, max_records=MAX_BATCH)
         return [record for records in fetched.values() for record in records]
 
-    async def apply(self, records: Sequence[InputRecord]) -> list[Outcome]:
+    async def apply(self, records: Sequence[Record]) -> list[Outcome]:
         """Apply `records` as one batch and make it durable; what happened to each."""
         batch = self._new_batch()
         outcomes = [batch.apply(record) for record in records]
         await make_durable(
             self.producer_of(), self._settings.topic, batch.publications, batch.writes()
         )
+        batch.advance_clocks()
         return outcomes
 
     async def _process(
-        self, fetched: list[ConsumerRecord[bytes, bytes]], handovers: list[_Handover]
+        self,
+        fetched: list[ConsumerRecord[bytes, bytes]],
+        handovers: list[_Handover],
+        assignment: int,
     ) -> None:
-        prefix = len(self._settings.topic_prefix)
-        records = [InputRecord.of(record, prefix) for record in fetched]
-        for item in handovers:
-            records.extend(item.records)
         async with self._batch_lock:
+            if assignment != self._assignments:
+                # A rebalance came while fetching: these partitions may be another worker's
+                # now, and ours are read again from their committed offsets.
+                fetched = []
+            records: list[Record] = list(fetched)
+            for item in handovers:
+                records.extend(item.records)
             try:
                 outcomes = await self.apply(records)
             except BaseException as error:
@@ -207,37 +225,49 @@ class Ingest:
     async def stop_reading(self) -> None:
         """At the start of a rebalance: finish the batch in hand, read nothing more."""
         started = time.monotonic()
+        self.stops += 1
         async with self._batch_lock:
             self.partitions = frozenset()
-            self._assign()
+            self._assignments += 1
+            if self._consumer is not None:
+                self._consumer.pause(*self._all_partitions())
         log.info("ingest stopped for a rebalance in %.0f ms", (time.monotonic() - started) * 1000)
 
-    async def read_partitions(self, partitions: frozenset[int]) -> None:
-        """After Faust recovered the tables of `partitions`: read them from the committed
-        offsets on."""
-        async with self._batch_lock:
+    async def read_partitions(self, partitions: frozenset[int], stops_seen: int) -> None:
+        """After Faust recovered the tables of `partitions`: read them from their committed
+        offsets on, unless a rebalance stopped the loop again since `stops_seen`."""
+        consumer = self._consumer
+        if consumer is None:  # not started: `run` reads them once it is
             self.partitions = partitions
-            self._assign()
+            return
+        ours = [tp for tp in self._all_partitions() if tp.partition in partitions]
+        committed = {tp: await consumer.committed(tp) for tp in ours}  # not under the lock
+        async with self._batch_lock:
+            if self.stops != stops_seen:
+                return
+            self.partitions = partitions
+            self._assignments += 1
+            for tp, offset in committed.items():
+                if offset is None:
+                    await consumer.seek_to_beginning(tp)
+                else:
+                    consumer.seek(tp, offset)
+            consumer.resume(*ours)
         log.info("ingest reads partitions %s", sorted(partitions) or "none")
 
-    def _assign(self) -> None:
-        """Point the consumer at `partitions` of every batched topic (from committed offsets:
-        a fresh assignment forgets positions)."""
-        if self._consumer is not None:
-            self._consumer.assign(
-                [
-                    TopicPartition(self._settings.topic(topic), partition)
-                    for topic in BATCHED_TOPICS
-                    for partition in sorted(self.partitions)
-                ]
-            )
+    def _all_partitions(self) -> list[TopicPartition]:
+        return [
+            TopicPartition(self._settings.topic(topic), partition)
+            for topic in BATCHED_TOPICS
+            for partition in range(self._settings.partitions)
+        ]
 
     async def lag(self) -> list[PartitionLag]:
         """Committed offset and log end of every partition read now."""
         consumer = self._consumer
-        assigned = sorted(consumer.assignment()) if consumer is not None else []
-        if consumer is None or not assigned:
+        if consumer is None or not self.partitions:
             return []
+        assigned = [tp for tp in self._all_partitions() if tp.partition in self.partitions]
         ends = await consumer.end_offsets(assigned)
         return [
             PartitionLag(tp.topic, tp.partition, await consumer.committed(tp), ends.get(tp))

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from streamproc.domain.definition import Definition
 from streamproc.domain.events import (
@@ -30,29 +30,30 @@ from streamproc.streaming.sla_timer import PartitionClocks, deadline_entry
 from streamproc.streaming.topics import TOPIC_OF
 
 
+class Record(Protocol):
+    """A message read from a topic: an aiokafka record, a Faust message, an `InputRecord`."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def partition(self) -> int: ...
+    @property
+    def offset(self) -> int: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def value(self) -> bytes | None: ...
+
+
 @dataclass(frozen=True)
 class InputRecord:
-    """A message read from an input topic (`topic` without the prefix)."""
+    """A message as read from `topic` (its name on the cluster, prefix included)."""
 
     topic: str
     partition: int
     offset: int
     key: bytes | None
     value: bytes | None
-    full_topic: str
-    """The topic's name on the cluster, for dead letters."""
-
-    @classmethod
-    def of(cls, message: Any, prefix_length: int) -> InputRecord:
-        """From a Faust message or an aiokafka record: both have these attributes."""
-        return cls(
-            message.topic[prefix_length:],
-            message.partition,
-            message.offset,
-            message.key,
-            message.value,
-            message.topic,
-        )
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,10 @@ class LeadBatch:
     clocks: PartitionClocks
     shadow: Definition | None = None
     action_grace_ms: int = 60_000
+    prefix_length: int = 0
+    """Length of the topic prefix: topics are named without it in the domain."""
+    now: datetime = field(default_factory=lambda: datetime.now(UTC))
+    """The batch's wall-clock time: when its sales actions arrived, its letters failed."""
     publications: list[Publication] = field(default_factory=list)
     outcomes: list[Outcome] = field(default_factory=list)
 
@@ -129,23 +134,25 @@ class LeadBatch:
         self._shadow_states = _States(self.tables.shadow_states)
         self._rotations: dict[int, Rotation] = {}
         self._rotated: set[int] = set()
+        self._newest_ms: dict[tuple[str, int], int] = {}
 
-    def apply(self, record: InputRecord) -> Outcome:
+    def apply(self, record: Record) -> Outcome:
         """Decode `record` and apply it to its lead; bad input becomes a dead letter."""
-        now = datetime.now(UTC)
+        now = self.now
+        topic = record.topic[self.prefix_length :]
         try:
-            event = decode_input(record.topic, record.key, record.value)
+            event = decode_input(topic, record.key, record.value)
             key = event.lead_id.encode()
             decision = decide(
                 self._states.get(key),
                 event,
                 self.definition,
                 self._rotation(record.partition),
-                self._arrival(record, now),
+                self._arrival(topic, record),
             )
         except (InputError, DomainError) as error:
-            self._publish_dead_letter(_letter_for(record, error))
-            return self._done(Outcome(record.topic, record.offset, error=str(error)))
+            self._publish_dead_letter(_letter_for(record, error, now))
+            return self._done(Outcome(topic, record.offset, error=str(error)))
         # Outputs go out in the batch's publications, all acknowledged before its writes.
         for refusal in decision.refused:
             letter = DeadLettered(**refusal.origin, error=refusal.error, failed_at=now)
@@ -155,12 +162,20 @@ class LeadBatch:
         if not decision.duplicate:
             self._keep(key, record.partition, decision)
         if not isinstance(event, ClockTicked):
+            read_from = (topic, record.partition)
             event_ms = to_ms(event.occurred_at)
-            self.clocks.observe(record.topic, record.partition, event_ms, to_ms(now))
+            if event_ms > self._newest_ms.get(read_from, event_ms - 1):
+                self._newest_ms[read_from] = event_ms
             if self.shadow:
                 self._shadow_apply(key, record.partition, event)
-        outcome = Outcome(record.topic, record.offset, decision.outputs, decision.duplicate)
-        return self._done(outcome)
+        return self._done(Outcome(topic, record.offset, decision.outputs, decision.duplicate))
+
+    def advance_clocks(self) -> None:
+        """Tell the SLA timer's partition clocks the newest event time read in each input
+        partition; called once the batch is durable, so no clock runs ahead of the state."""
+        now_ms = to_ms(self.now)
+        for (topic, partition), newest_ms in self._newest_ms.items():
+            self.clocks.observe(topic, partition, newest_ms, now_ms)
 
     def writes(self) -> list[TableWrite]:
         """One write per lead (and per rotation, per owed deadline) that the batch changed."""
@@ -199,14 +214,14 @@ class LeadBatch:
             self._rotations[partition] = decision.rotation
             self._rotated.add(partition)
 
-    def _arrival(self, record: InputRecord, now: datetime) -> Arrival | None:
+    def _arrival(self, topic: str, record: Record) -> Arrival | None:
         """Only sales actions may wait for an earlier event; they keep their origin for it."""
-        if record.topic != "sales-actions":
+        if topic != "sales-actions":
             return None
-        origin = _letter_for(record).model_dump(
+        origin = _letter_for(record, None, self.now).model_dump(
             include={"topic", "partition", "offset", "key", "value"}
         )
-        return Arrival(to_ms(now), origin, self.action_grace_ms)
+        return Arrival(to_ms(self.now), origin, self.action_grace_ms)
 
     def _shadow_apply(self, key: bytes, partition: int, event: InputEvent) -> None:
         """The candidate definition on an input the live one accepted: only its crossings are
@@ -239,7 +254,7 @@ def _rotation_key(partition: int) -> bytes:
     return str(partition).encode()
 
 
-def _letter_for(record: InputRecord, error: Exception | None = None) -> DeadLettered:
+def _letter_for(record: Record, error: Exception | None, now: datetime) -> DeadLettered:
     return dead_letter(
-        record.full_topic, record.partition, record.offset, record.key, record.value, error
+        record.topic, record.partition, record.offset, record.key, record.value, error, now
     )

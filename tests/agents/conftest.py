@@ -59,7 +59,7 @@ class IngestHarness:
     def record(self, topic: str, key: bytes | None, value: bytes | None) -> InputRecord:
         offset = self.offsets[topic]
         self.offsets[topic] += 1
-        return InputRecord(topic, 0, offset, key, value, self.pipeline.settings.topic(topic))
+        return InputRecord(self.pipeline.settings.topic(topic), 0, offset, key, value)
 
     async def put(self, topic: str, key: bytes | None, value: bytes | None) -> Outcome:
         """Apply one message as a batch of its own."""

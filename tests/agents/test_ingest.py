@@ -163,6 +163,8 @@ async def test_nothing_is_stored_when_the_broker_does_not_acknowledge(
     with pytest.raises(KafkaTimeoutError):
         await put_event(harness, "lead-profiles", good_fit("N1", at()))
     assert harness.pipeline.tables.lead_states.get(b"N1") is None
+    # The state's changelog record waits for the outputs: none was sent.
+    assert harness.changelog_records("lead-states") == []
     harness.producer.failure = None
     await put_event(harness, "lead-profiles", good_fit("N1", at()))  # read again: applied once
     assert [c["to_stage"] for c in harness.sent_to("lead-stage-changes")] == ["lead", "lead"]
