@@ -42,6 +42,7 @@ def worker() -> None:
     """
     import faust
 
+    from streamproc.collector import collect_less_often
     from streamproc.streaming.app import create_app
     from streamproc.streaming.topics import TopicError, ensure_topics
 
@@ -57,6 +58,7 @@ def worker() -> None:
     except Exception as error:  # the admin client raises several kinds for "no broker"
         _fail(f"cannot reach Kafka at {settings.bootstrap_servers} ({error!r}); is it running?")
     Path(pipeline.app.conf.datadir).mkdir(parents=True, exist_ok=True)
+    collect_less_often()
     faust.Worker(pipeline.app, loglevel=settings.log_level).execute_from_commandline()
 
 

@@ -190,6 +190,7 @@ def decide(
     if is_duplicate(state, event, signals):
         return Decision(state, duplicate=True, rotation=run.rotation)
     at_ms = event.occurred_ms
+    allowing = _what_allows_actions(state)
     run.check_deadlines(at_ms)
     if isinstance(event, SalesActionTaken):
         try:
@@ -203,5 +204,12 @@ def decide(
             may_rise = True
         if may_rise and run.state.stage in (Stage.LEAD, Stage.RECYCLED):
             _cross_mql(run, event, at_ms)
-    _retry_parked(run)
+    if run.state.parked and _what_allows_actions(run.state) != allowing:
+        _retry_parked(run)
     return _decision(run)
+
+
+def _what_allows_actions(state: LeadState) -> tuple[Stage, str]:
+    """What the stage table looks at (`lifecycle.next_stage`): a waiting action that was not
+    allowed stays so until one of these changes, so only then is it worth retrying."""
+    return state.stage, lifecycle.lane_of(state.profile)
