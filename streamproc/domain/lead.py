@@ -115,6 +115,9 @@ def _act(run: Transitions, action: SalesActionTaken, at_ms: int) -> None:
     run.enter(move, at_ms, action.event_id, action.rep_id or "unknown", action.reason_code)
     if move is Stage.RECYCLED:
         run.state = run.state.model_copy(update={"intent_since_ms": at_ms})
+        # Intent newer than the recycle may already be kept: topics are read independently,
+        # so a visit after the reject in event time can be read before it. It counts now.
+        _cross_mql(run, action, at_ms)
 
 
 def _park(

@@ -43,7 +43,8 @@ RAW: dict[str, Any] = {
     "value_serializer": "raw",
 }
 AGENT_TOPICS = tuple(name for name in CONSUMED_TOPICS if name not in BATCHED_TOPICS)
-"""The low-volume topics, read by a Faust agent: sales actions and the timer's ticks."""
+"""What a Faust agent reads and hands to the loop: the SLA timer's ticks. It also anchors
+Faust's partition assignment, which the loop follows."""
 AGENT_BATCH = 2000
 AGENT_WAIT = 0.05
 """The agent hands over up to AGENT_BATCH messages, or what came within AGENT_WAIT seconds:

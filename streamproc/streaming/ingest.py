@@ -36,12 +36,15 @@ from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
 from streamproc.settings import Settings
 from streamproc.streaming.durable import Producer, make_durable
 from streamproc.streaming.lead_batch import LeadBatch, Outcome, Record
+from streamproc.streaming.topics import INPUT_TOPICS
 
 log = logging.getLogger(__name__)
 
-BATCHED_TOPICS = ("page-visits", "lead-profiles", "downloads", "demo-bookings")
-"""The behavioural and profile topics, read by the ingest loop (98% of the benchmark's mix);
-the agent reads the sales reps' actions and the SLA timer's ticks."""
+BATCHED_TOPICS = INPUT_TOPICS
+"""Every input topic is read by the loop, through one consumer: a partition's topics are then
+fetched together and stay in step, which the SLA timer's partition clock relies on (the
+slowest busy input's newest event time). Read through an agent, the sales actions lagged the
+behaviour topics enough for the timer to call an in-time review late."""
 MAX_BATCH = 4000
 """Messages per batch at most: large enough to amortise a round trip, small enough that a
 batch takes well under a second on this machine."""

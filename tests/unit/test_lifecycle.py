@@ -160,3 +160,17 @@ def test_stage_history_is_counted_and_highest_stage_kept() -> None:
         Stage.OPPORTUNITY,
         1,
     )
+
+
+def test_a_reject_read_after_newer_intent_lets_that_intent_cross_again() -> None:
+    """Topics are read independently: the reject can be read after visits that came later
+    in event time. They are fresh intent, and the lead crosses again at the second one."""
+    earlier = [good_fit("L", at()), visit("L", at(hours=1)), visit("L", at(hours=2))]
+    fresh = [visit("L", at(hours=4)), visit("L", at(hours=5))]
+    reject = action("L", at(hours=3), "reject", reason_code="bad_timing")
+    in_time_order, _ = replay([*earlier, reject, *fresh], ACME)
+    reject_read_last, outputs = replay([*earlier, *fresh, reject], ACME)
+    assert reject_read_last.stage is in_time_order.stage is Stage.MQL
+    assert reject_read_last.crossings == in_time_order.crossings == 2
+    [again] = [o for o in outputs if isinstance(o, MqlCrossed) and o.crossing == 2]
+    assert again.occurred_at == at(hours=5)
