@@ -10,10 +10,10 @@ from __future__ import annotations
 
 import math
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import click
 import orjson
@@ -30,6 +30,7 @@ from streamproc.simulation_sales import (
     check_weights,
 )
 
+_F = TypeVar("_F", bound=Callable[..., Any])
 DEFAULT_START = "2026-01-05T00:00:00+00:00"
 """A fixed default start, so that the same options always print the same lines."""
 DEFAULT_WEEKS = 2
@@ -83,6 +84,13 @@ def _parse_reasons(
     return tuple(weights)
 
 
+def _share(name: str, default: float, help: str) -> Callable[[_F], _F]:
+    """An option that is a share between 0 and 1."""
+    return click.option(
+        name, type=click.FloatRange(0.0, 1.0), default=default, show_default=True, help=help
+    )
+
+
 @click.command()
 @click.option("--leads", type=click.IntRange(min=0), default=200, show_default=True)
 @click.option(
@@ -96,12 +104,10 @@ def _parse_reasons(
     help="length of the history in days, instead of --weeks",
 )
 @click.option("--seed", type=int, default=7, show_default=True)
-@click.option(
+@_share(
     "--icp-share",
-    type=click.FloatRange(0.0, 1.0),
-    default=0.3,
-    show_default=True,
-    help="share of leads that fit the ideal customer profile",
+    0.3,
+    "share of leads that fit the ideal customer profile",
 )
 @click.option(
     "--definition",
@@ -110,19 +116,15 @@ def _parse_reasons(
     callback=_check_definition,
     help="a shipped definition or a file: its reps, routing and reason codes",
 )
-@click.option(
+@_share(
     "--review-rate",
-    type=click.FloatRange(0.0, 1.0),
-    default=0.8,
-    show_default=True,
-    help="share of MQLs a rep ever reviews",
+    0.8,
+    "share of MQLs a rep ever reviews",
 )
-@click.option(
+@_share(
     "--accept-share",
-    type=click.FloatRange(0.0, 1.0),
-    default=0.8,
-    show_default=True,
-    help="share of reviewed MQLs that reps accept; they reject the others",
+    0.8,
+    "share of reviewed MQLs that reps accept; they reject the others",
 )
 @click.option(
     "--reject-reasons",
@@ -132,20 +134,16 @@ def _parse_reasons(
     "e.g. wrong_icp=3,no_budget=1 (a bare code weighs 1)  [default: mostly wrong_icp for "
     "poor fits, low_intent and bad_timing for good ones]",
 )
-@click.option(
+@_share(
     "--qualify-share",
-    type=click.FloatRange(0.0, 1.0),
-    default=DEFAULT_QUALIFY_SHARE,
-    show_default=True,
-    help="share of accepted leads (SAL) that reps qualify as SQL after a discovery call, if "
+    DEFAULT_QUALIFY_SHARE,
+    "share of accepted leads (SAL) that reps qualify as SQL after a discovery call, if "
     "the answers meet the definition; they disqualify or leave the others",
 )
-@click.option(
+@_share(
     "--opportunity-share",
-    type=click.FloatRange(0.0, 1.0),
-    default=DEFAULT_OPPORTUNITY_SHARE,
-    show_default=True,
-    help="share of SQLs that open an opportunity once a rep called them (more of those with "
+    DEFAULT_OPPORTUNITY_SHARE,
+    "share of SQLs that open an opportunity once a rep called them (more of those with "
     "a confirmed budget)",
 )
 @click.option(
