@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import gc
+import os
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -16,16 +15,18 @@ import orjson
 
 from streamproc.backtest.engine import replay, replay_both
 from streamproc.backtest.kafka_source import read_topics
+from streamproc.backtest.parallel import Outcome, Progress, ReplayProcessError, replay_partitions
 from streamproc.backtest.render import comparison_to_json, render_comparison, render_text, to_json
 from streamproc.backtest.report import compare, summarize
-from streamproc.backtest.sources import ReadProgress, SourceError, read_jsonl
+from streamproc.backtest.result import DivergentLead
+from streamproc.backtest.sources import ReadProgress, SourceError, jsonl_files, read_jsonl
+from streamproc.collector import collecting_less_often
 from streamproc.definitions import DefinitionError, load_definition
+from streamproc.domain.definition import Definition
 from streamproc.domain.events import InputEvent
 from streamproc.settings import Settings
 
 PROGRESS_EVERY_SECONDS = 1.0
-REPLAY_GC_THRESHOLD = 50_000
-"""Allocations between two collections of the youngest generation during a backtest."""
 
 
 def _with_progress(events: Iterator[InputEvent], progress: ReadProgress) -> Iterator[InputEvent]:
@@ -43,16 +44,27 @@ def _with_progress(events: Iterator[InputEvent], progress: ReadProgress) -> Iter
         click.echo(f"\rreplayed {count:,} events in {time.monotonic() - started:.1f} s", err=True)
 
 
-@contextmanager
-def _collecting_less_often() -> Iterator[None]:
-    """A replay allocates millions of short-lived objects (events, states, outputs) and makes
-    few cycles: the collector's default pace, every 700 allocations, costs a tenth of the run."""
-    before = gc.get_threshold()
-    gc.set_threshold(REPLAY_GC_THRESHOLD, *before[1:])
-    try:
-        yield
-    finally:
-        gc.set_threshold(*before)
+class _ProgressLine:
+    """The same progress line for replay processes: events replayed by all of them, the
+    share of the history read by the slowest."""
+
+    def __init__(self) -> None:
+        self.started = self.last = time.monotonic()
+        self.events = 0
+
+    def show(self, progress: Progress) -> None:
+        self.events = progress.events
+        if (now := time.monotonic()) - self.last >= PROGRESS_EVERY_SECONDS:
+            self.last = now
+            share = f" ({100 * progress.done / progress.total:.0f}%)" if progress.total else ""
+            rate = progress.events / (now - self.started)
+            click.echo(
+                f"\rreplayed {progress.events:,} events{share}, {rate:,.0f}/s", err=True, nl=False
+            )
+
+    def close(self) -> None:
+        if (elapsed := time.monotonic() - self.started) >= PROGRESS_EVERY_SECONDS:
+            click.echo(f"\rreplayed {self.events:,} events in {elapsed:.1f} s", err=True)
 
 
 def _history(
@@ -89,8 +101,20 @@ def _history(
     type=click.Path(path_type=Path),
     help="also write every figure to this file",
 )
+@click.option(
+    "--jobs",
+    type=click.IntRange(min=1),
+    default=os.cpu_count() or 1,
+    show_default="the number of CPUs",
+    help="processes to replay a JSON Lines history in, split by partition (1: in this one)",
+)
 def backtest(
-    first: str, second: str | None, source: str, since: datetime | None, json_out: Path | None
+    first: str,
+    second: str | None,
+    source: str,
+    since: datetime | None,
+    json_out: Path | None,
+    jobs: int,
 ) -> None:
     """Replay history through a definition and report MQLs, conversion and SLA compliance.
 
@@ -101,28 +125,58 @@ def backtest(
     settings = Settings()
     try:
         definitions = [load_definition(first)] + ([load_definition(second)] if second else [])
-        events, progress = _history(source, since, settings)
-    except (DefinitionError, SourceError) as error:
+        if jobs > 1 and not source.startswith("kafka://"):
+            if since is not None:
+                raise click.BadParameter(
+                    "--since applies to a kafka:// source", param_hint="--since"
+                )
+            jsonl_files(Path(source))  # fails here, not in every process
+            figures = _report(_in_processes(Path(source), definitions, settings.partitions, jobs))
+        else:
+            events, progress = _history(source, since, settings)
+            figures = _report(_in_this_process(events, progress, definitions, settings.partitions))
+    except (DefinitionError, SourceError, ReplayProcessError) as error:
         click.echo(f"error: {error}", err=True)
         sys.exit(1)
-    history = _with_progress(events, progress)
-    figures: dict[str, Any]
-    if len(definitions) == 1:
-        with _collecting_less_often():
-            result = replay(history, definitions[0], settings.partitions)
-        result.invalid = progress.invalid
-        report = summarize(result)
-        click.echo(render_text(report), nl=False)
-        figures = to_json(report)
-    else:
-        with _collecting_less_often():
-            a, b, divergent = replay_both(
-                history, definitions[0], definitions[1], settings.partitions
-            )
-        a.invalid = b.invalid = progress.invalid
-        comparison = compare(summarize(a), summarize(b), divergent)
-        click.echo(render_comparison(comparison), nl=False)
-        figures = comparison_to_json(comparison)
     if json_out is not None:
         json_out.write_bytes(orjson.dumps(figures, option=orjson.OPT_INDENT_2))
         click.echo(f"figures written to {json_out}")
+
+
+def _in_this_process(
+    events: Iterator[InputEvent],
+    progress: ReadProgress,
+    definitions: list[Definition],
+    partitions: int,
+) -> Outcome:
+    history = _with_progress(events, progress)
+    with collecting_less_often():
+        if len(definitions) == 1:
+            results = [replay(history, definitions[0], partitions)]
+            divergent: list[DivergentLead] = []
+        else:
+            a, b, divergent = replay_both(history, definitions[0], definitions[1], partitions)
+            results = [a, b]
+    return Outcome(results, divergent, progress.invalid)
+
+
+def _in_processes(path: Path, definitions: list[Definition], partitions: int, jobs: int) -> Outcome:
+    progress = _ProgressLine()
+    with collecting_less_often():  # the results of the processes are many small objects
+        outcome = replay_partitions(path, definitions, partitions, jobs, progress.show)
+    progress.close()
+    return outcome
+
+
+def _report(outcome: Outcome) -> dict[str, Any]:
+    """Print the report of one definition, or the comparison of two; every figure."""
+    for result in outcome.results:
+        result.invalid = outcome.invalid
+    if len(outcome.results) == 1:
+        report = summarize(outcome.results[0])
+        click.echo(render_text(report), nl=False)
+        return to_json(report)
+    a, b = outcome.results
+    comparison = compare(summarize(a), summarize(b), outcome.divergent)
+    click.echo(render_comparison(comparison), nl=False)
+    return comparison_to_json(comparison)

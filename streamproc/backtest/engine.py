@@ -62,10 +62,18 @@ class Replay:
         self.result.duplicates += decision.duplicate
         return [output for output in decision.outputs if isinstance(output, MqlCrossed)]
 
-    def finish(self) -> ReplayResult:
-        """Tick what the last event passed, and summarise each lead."""
-        if self._clock_ms is not None:
-            self._tick_until(self._clock_ms + 1)
+    @property
+    def clock_ms(self) -> int | None:
+        """The newest event time replayed so far (None before the first event)."""
+        return self._clock_ms
+
+    def finish(self, end_ms: int | None = None) -> ReplayResult:
+        """Tick every deadline up to the end of history (the last event, or `end_ms` when
+        this replays one partition of a longer history), and summarise each lead."""
+        if end_ms is None or (self._clock_ms is not None and self._clock_ms > end_ms):
+            end_ms = self._clock_ms
+        if end_ms is not None:
+            self._tick_until(end_ms + 1)
         for lead_id, state in self.states.items():
             self.result.leads[lead_id] = LeadSummary(
                 lane=str(state.profile.get("lane", "inbound")),
@@ -147,33 +155,52 @@ def replay(
     return engine.finish()
 
 
-def replay_both(
-    events: Iterable[InputEvent], first: Definition, second: Definition, partitions: int = 4
-) -> tuple[ReplayResult, ReplayResult, list[DivergentLead]]:
-    """Replay one history through two definitions in lockstep, and the leads they disagree on.
+class ReplayPair:
+    """One history through two definitions in lockstep, noting the leads they disagree on.
 
     When a lead crosses under one definition, the other's score of it at that same moment is
     kept, so a reviewer sees both breakdowns side by side.
     """
-    a, b = Replay(first, partitions), Replay(second, partitions)
-    b_when_a_crossed: dict[str, Evaluation | None] = {}
-    a_when_b_crossed: dict[str, Evaluation | None] = {}
-    for event in events:
+
+    def __init__(self, first: Definition, second: Definition, partitions: int = 4) -> None:
+        self.a, self.b = Replay(first, partitions), Replay(second, partitions)
+        self._b_when_a_crossed: dict[str, Evaluation | None] = {}
+        self._a_when_b_crossed: dict[str, Evaluation | None] = {}
+
+    @property
+    def clock_ms(self) -> int | None:
+        return self.a.clock_ms
+
+    def apply(self, event: InputEvent) -> None:
+        a, b = self.a, self.b
         crossed_a, crossed_b = a.apply(event), b.apply(event)
         for crossed in crossed_a:
-            b_when_a_crossed.setdefault(
+            self._b_when_a_crossed.setdefault(
                 crossed.lead_id, b.score_now(crossed.lead_id, to_ms(crossed.occurred_at))
             )
         for crossed in crossed_b:
-            a_when_b_crossed.setdefault(
+            self._a_when_b_crossed.setdefault(
                 crossed.lead_id, a.score_now(crossed.lead_id, to_ms(crossed.occurred_at))
             )
-    result_a, result_b = a.finish(), b.finish()
-    return (
-        result_a,
-        result_b,
-        list(_divergent(result_a, result_b, b_when_a_crossed, a_when_b_crossed)),
-    )
+
+    def finish(
+        self, end_ms: int | None = None
+    ) -> tuple[ReplayResult, ReplayResult, list[DivergentLead]]:
+        """Both results (see `Replay.finish`), and the divergent leads by id."""
+        result_a, result_b = self.a.finish(end_ms), self.b.finish(end_ms)
+        divergent = _divergent(result_a, result_b, self._b_when_a_crossed, self._a_when_b_crossed)
+        return result_a, result_b, list(divergent)
+
+
+def replay_both(
+    events: Iterable[InputEvent], first: Definition, second: Definition, partitions: int = 4
+) -> tuple[ReplayResult, ReplayResult, list[DivergentLead]]:
+    """Replay one history through two definitions in lockstep (see `ReplayPair`), and the
+    leads they disagree on."""
+    pair = ReplayPair(first, second, partitions)
+    for event in events:
+        pair.apply(event)
+    return pair.finish()
 
 
 def _divergent(

@@ -3,17 +3,26 @@
 from __future__ import annotations
 
 import heapq
+import os
 from datetime import timedelta
 from pathlib import Path
 
 import orjson
+import pytest
+from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from streamproc.backtest import parallel
 from streamproc.backtest.engine import replay, replay_both
+from streamproc.backtest.parallel import Outcome, Progress, ReplayProcessError, replay_partitions
+from streamproc.backtest.render import comparison_to_json, to_json
+from streamproc.backtest.report import compare, summarize
 from streamproc.backtest.sources import in_event_time_order, read_jsonl
+from streamproc.cli import main
 from streamproc.definitions import load_definition
 from streamproc.definitions.loader import parse_definition
+from streamproc.domain.definition import Definition
 from streamproc.domain.events import TOPIC_OF_INPUT, InputEvent
 from tests.builders import action, at, demo, download, good_fit, visit
 
@@ -139,3 +148,97 @@ def test_the_first_and_last_event_times_are_exact_below_a_millisecond() -> None:
     early, late = at(), at() + timedelta(microseconds=300)  # the same millisecond
     result = replay([visit("L", late), visit("L", early), visit("L", late)], ACME)
     assert (result.first_event_at, result.last_event_at) == (early, late)
+
+
+@pytest.fixture(scope="module")
+def generated(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small generated history with sales actions, and three lines that are no event."""
+    path = tmp_path_factory.mktemp("history") / "history.jsonl"
+    generating = CliRunner().invoke(
+        main, ["generate", "--leads", "160", "--days", "6", "--seed", "5", "--out", str(path)]
+    )
+    assert generating.exit_code == 0, generating.output
+    with path.open("ab") as history:
+        history.write(b'{broken\n{"topic": "page-visits", "event": {"url": "no lead"}}\n')
+        history.write(b'{"topic": "nope", "event": {"lead_id": "lead-00001"}}\n')
+    return path
+
+
+def _in_one_process(path: Path, *definitions: Definition) -> Outcome:
+    events, progress = read_jsonl(path)
+    if len(definitions) == 1:
+        return Outcome([replay(events, definitions[0])], [], progress.invalid)
+    a, b, divergent = replay_both(events, definitions[0], definitions[1])
+    return Outcome([a, b], divergent, progress.invalid)
+
+
+def _figures(outcome: Outcome) -> object:
+    for result in outcome.results:
+        result.invalid = outcome.invalid
+    if len(outcome.results) == 1:
+        return to_json(summarize(outcome.results[0]))
+    a, b = (summarize(result) for result in outcome.results)
+    return comparison_to_json(compare(a, b, outcome.divergent))
+
+
+@pytest.mark.parametrize("jobs", [2, 3])
+def test_a_replay_split_by_partition_over_processes_reports_the_same_figures(
+    generated: Path, jobs: int
+) -> None:
+    default = load_definition("default")
+    seen: list[Progress] = []
+    split = replay_partitions(generated, [default], 4, jobs, seen.append)
+    whole = _in_one_process(generated, default)
+    assert split.invalid == whole.invalid == 3  # each bad line counted once
+    assert _figures(split) == _figures(whole)
+    assert split.results[0].breaches and split.results[0].stage_changes
+    assert seen[-1].done == seen[-1].total and seen[-1].events == whole.results[0].events
+
+
+def test_a_comparison_split_by_partition_lists_the_same_divergent_leads(generated: Path) -> None:
+    default, acme = load_definition("default"), load_definition("acme")
+    split = replay_partitions(generated, [default, acme], 4, 2)
+    whole = _in_one_process(generated, default, acme)
+    assert split.divergent and split.divergent == whole.divergent
+    assert _figures(split) == _figures(whole)
+
+
+def test_the_cli_reports_the_same_figures_with_one_process_or_several(
+    generated: Path, tmp_path: Path
+) -> None:
+    figures = []
+    for jobs in ("1", "2"):
+        out = tmp_path / f"jobs-{jobs}.json"
+        args = ["backtest", "--definition", "acme", "--events", str(generated), "--json", str(out)]
+        run = CliRunner().invoke(main, [*args, "--jobs", jobs])
+        assert run.exit_code == 0, run.output
+        figures.append(out.read_bytes())
+    assert figures[0] == figures[1]
+
+
+def _fails(*args: object) -> object:
+    raise RuntimeError("boom in a replay process")
+
+
+def _dies(*args: object) -> object:
+    os._exit(7)
+
+
+def test_a_replay_process_that_fails_is_an_error_with_its_traceback(
+    generated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(parallel, "_replay_owned", _fails)  # forked processes inherit it
+    with pytest.raises(ReplayProcessError, match=r"(?s)backtest-0 failed.*boom in a replay"):
+        replay_partitions(generated, [ACME], 4, 2)
+    run = CliRunner().invoke(
+        main, ["backtest", "--definition", "acme", "--events", str(generated), "--jobs", "2"]
+    )
+    assert run.exit_code == 1 and "boom in a replay process" in run.output
+
+
+def test_a_replay_process_that_dies_is_an_error_not_a_hang(
+    generated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(parallel, "_replay_owned", _dies)
+    with pytest.raises(ReplayProcessError, match="exited with code 7"):
+        replay_partitions(generated, [ACME], 4, 2)
