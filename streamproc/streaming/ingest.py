@@ -48,8 +48,15 @@ behaviour topics enough for the timer to call an in-time review late."""
 MAX_BATCH = 4000
 """Messages per batch at most: large enough to amortise a round trip, small enough that a
 batch takes well under a second on this machine."""
+ACK_TIMEOUT_S = 120.0
+"""How long a batch may wait for the broker's acknowledgements or its commit before the
+worker stops: a stuck batch would hold every lead of the worker's partitions."""
 FETCH_WAIT_MS = 20
 """How long a fetch waits for data: also how late an agent's handed-over message may start."""
+
+
+class IngestError(Exception):
+    """The loop cannot go on: the worker stops, and its partitions are read again."""
 
 
 def worker_groups(settings: Settings) -> tuple[str, str]:
@@ -185,9 +192,18 @@ class Ingest:
         """Apply `records` as one batch and make it durable; what happened to each."""
         batch = self._new_batch()
         outcomes = [batch.apply(record) for record in records]
-        await make_durable(
-            self.producer_of(), self._settings.topic, batch.publications, batch.writes()
-        )
+        try:
+            await asyncio.wait_for(
+                make_durable(
+                    self.producer_of(), self._settings.topic, batch.publications, batch.writes()
+                ),
+                ACK_TIMEOUT_S,
+            )
+        except TimeoutError:
+            raise IngestError(
+                f"Kafka did not acknowledge a batch of {len(records)} events' outputs and "
+                f"state within {ACK_TIMEOUT_S:.0f} s; stopping rather than waiting for ever"
+            ) from None
         batch.advance_clocks()
         return outcomes
 
@@ -223,7 +239,13 @@ class Ingest:
         for record in fetched:
             offsets[TopicPartition(record.topic, record.partition)] = record.offset + 1
         if offsets and self._consumer is not None:
-            await self._consumer.commit(offsets)
+            try:
+                await asyncio.wait_for(self._consumer.commit(offsets), ACK_TIMEOUT_S)
+            except TimeoutError:
+                raise IngestError(
+                    f"Kafka did not take the commit of {len(offsets)} partitions' offsets "
+                    f"within {ACK_TIMEOUT_S:.0f} s; stopping (the batch is read again)"
+                ) from None
 
     async def stop_reading(self) -> None:
         """At the start of a rebalance: finish the batch in hand, read nothing more."""
@@ -244,17 +266,18 @@ class Ingest:
             self.partitions = partitions
             return
         ours = [tp for tp in self._all_partitions() if tp.partition in partitions]
-        committed = {tp: await consumer.committed(tp) for tp in ours}  # not under the lock
+        # Network round trips before the lock: the loop goes on meanwhile.
+        starts = {tp: await consumer.committed(tp) for tp in ours}
+        never_committed = [tp for tp, offset in starts.items() if offset is None]
+        if never_committed:
+            starts.update(await consumer.beginning_offsets(never_committed))
         async with self._batch_lock:
             if self.stops != stops_seen:
                 return
             self.partitions = partitions
             self._assignments += 1
-            for tp, offset in committed.items():
-                if offset is None:
-                    await consumer.seek_to_beginning(tp)
-                else:
-                    consumer.seek(tp, offset)
+            for tp, offset in starts.items():
+                consumer.seek(tp, offset)
             consumer.resume(*ours)
         log.info("ingest reads partitions %s", sorted(partitions) or "none")
 
