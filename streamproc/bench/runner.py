@@ -32,7 +32,7 @@ from streamproc.bench.phases import faust_baseline, worker_throughput
 from streamproc.bench.procs import scrub_debug_environment
 from streamproc.bench.raw import raw_phase
 from streamproc.bench.report import figure_rows, render_table, write_json
-from streamproc.bench.scaleout import scale_out
+from streamproc.bench.scaleout import Published, published, scale_out
 from streamproc.bench.workload import WorkloadSpec, generate
 from streamproc.localkafka import BrokerConfig, broker_status, start_broker, stop_broker
 from streamproc.worker_process import WorkerProcess
@@ -87,9 +87,12 @@ async def _throughput_phases(bench: Bench, results: dict[str, Any]) -> None:
     if "faust" in options.phases:
         results["faust_baseline"] = await _guard(bench, "faust", faust_baseline(bench, workload))
     worker: WorkerProcess | None = None
+    one_worker: Published = []
     if "worker" in options.phases:
         try:
             results["worker"], worker = await worker_throughput(bench, workload)
+            if "scaleout" in options.phases:
+                one_worker = await published(bench, worker.settings)
         except Exception as error:
             results["worker"] = {"phase": "worker", "error": f"{type(error).__name__}: {error}"}
             bench.say("worker", f"FAILED: {results['worker']['error']}")
@@ -120,7 +123,7 @@ async def _throughput_phases(bench: Bench, results: dict[str, Any]) -> None:
             results["scaleout"] = {"phase": "scaleout", "error": "needs a successful worker phase"}
         else:
             results["scaleout"] = await _guard(
-                bench, "scaleout", scale_out(bench, workload, worker.settings)
+                bench, "scaleout", scale_out(bench, workload, one_worker)
             )
 
 

@@ -28,9 +28,12 @@ from streamproc.streaming.ingest import worker_groups
 from streamproc.streaming.topics import INPUT_TOPICS, ensure_topics
 from streamproc.worker_process import WorkerProcess
 
+Published = list[tuple[str, dict[str, Any]]]
+"""(topic, output) of every MQL crossing and stage change of a run."""
 
-async def scale_out(bench: Bench, workload: Workload, one_worker: Settings) -> dict[str, Any]:
-    """Two workers on the workload; compared with the one-worker run of `one_worker`."""
+
+async def scale_out(bench: Bench, workload: Workload, alone: Published) -> dict[str, Any]:
+    """Two workers on the workload; compared with what one worker published (`alone`)."""
     phase = "scaleout"
     settings = bench.settings(phase)
     await ensure_topics(settings)
@@ -68,7 +71,7 @@ async def scale_out(bench: Bench, workload: Workload, one_worker: Settings) -> d
         for worker in workers:
             bench.children.stop(worker)
     figures = throughput_figures(wait, ready_s)
-    here, alone = await _published(bench, settings), await _published(bench, one_worker)
+    here = await published(bench, settings)
     identified = _identified(here)
     lost = sorted(_identified(alone) - identified)
     ids = Counter(output["event_id"] for _, output in here)
@@ -97,8 +100,9 @@ async def scale_out(bench: Bench, workload: Workload, one_worker: Settings) -> d
     return figures
 
 
-async def _published(bench: Bench, settings: Settings) -> list[tuple[str, dict[str, Any]]]:
-    """Every MQL crossing and stage change the run published: (topic, output)."""
+async def published(bench: Bench, settings: Settings) -> Published:
+    """Every MQL crossing and stage change a run published so far: read right after the
+    one-worker phase, before the latency phase adds its probes to the same topics."""
     published = []
     for topic in ("mql-crossed", "lead-stage-changes"):
         name = settings.topic(topic)
@@ -107,13 +111,13 @@ async def _published(bench: Bench, settings: Settings) -> list[tuple[str, dict[s
     return published
 
 
-def _identified(published: list[tuple[str, dict[str, Any]]]) -> set[str]:
+def _identified(published: Published) -> set[str]:
     """Leads made `lead` from `visitor`: whether a lead's profile identifies it does not depend
     on the order in which topics are read, so this is the oracle for lost events."""
     return {output["lead_id"] for _, output in published if output.get("to_stage") == "lead"}
 
 
-def _crossings(published: list[tuple[str, dict[str, Any]]]) -> set[tuple[str, int]]:
+def _crossings(published: Published) -> set[tuple[str, int]]:
     """(lead, crossing number) of every MQL crossing. Which leads cross can depend on the
     order in which a lead's topics are read (a profile read before or after its visits), so
     this differs a little from run to run: reported, not judged."""

@@ -113,3 +113,27 @@ def test_the_json_holds_the_same_figures(tmp_path: Path) -> None:
     path = write_json(_results(), tmp_path / "out", "20260101-000000")
     assert path == tmp_path / "out" / "bench-20260101-000000.json"
     assert json.loads(path.read_text())["worker"]["events_per_s"] == 25_000
+
+
+def _scaleout(lost: int, doubled: int, events_per_s: int = 30_000) -> dict[str, Any]:
+    return {
+        "workers": 2,
+        "events_per_s": events_per_s,
+        "leads_identified": 6_000,
+        "leads_identified_lost": lost,
+        "outputs_doubled": doubled,
+        "mql_crossed": 2_000,
+        "mql_crossed_one_worker": 2_010,
+        "mql_crossed_differing": 20,
+    }
+
+
+def test_scale_out_is_judged_on_speed_and_on_nothing_lost_or_doubled() -> None:
+    def verdicts(scaleout: dict[str, Any]) -> list[str]:
+        rows = figure_rows(_results(scaleout=scaleout))
+        return [row[3] for row in rows if row[0].startswith(("2 workers", "across"))]
+
+    assert verdicts(_scaleout(lost=0, doubled=0)) == ["ok", "ok"]
+    assert verdicts(_scaleout(lost=3, doubled=0)) == ["ok", "MISSED"]
+    assert verdicts(_scaleout(lost=0, doubled=1)) == ["ok", "MISSED"]
+    assert verdicts(_scaleout(lost=0, doubled=0, events_per_s=20_000)) == ["MISSED", "ok"]
