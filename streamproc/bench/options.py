@@ -22,6 +22,8 @@ class BenchOptions:
     rocksdb_leads: int = 100_000
     recovery_leads: int = 100_000
     latency_seconds: float = 20.0
+    latency_share: float = 0.5
+    """The offered load of the latency phase, as a share of the worker's measured capacity."""
     phases: tuple[str, ...] = PHASES
     out_dir: Path = Path("bench-results")
     timeout: float = 900.0
@@ -36,6 +38,8 @@ class BenchOptions:
             raise ValueError(f"unknown phases {sorted(unknown)}; choose from {', '.join(PHASES)}")
         if min(self.events, self.leads, self.partitions, *self.memory_leads) < 1:
             raise ValueError("sizes must be positive")
+        if not 0 < self.latency_share <= 1:
+            raise ValueError("the latency share must be above 0 and at most 1")
 
 
 QUICK = BenchOptions(
@@ -75,6 +79,7 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--rocksdb-leads", type=int, help="leads of the rocksdb:// run (100000)")
     p.add_argument("--recovery-leads", type=int, help="leads in the recovered table (100000)")
     p.add_argument("--latency-seconds", type=float, help="offered-load duration (20)")
+    p.add_argument("--latency-share", type=float, help="offered load as a share of capacity (0.5)")
     p.add_argument("--timeout", type=float, help="bound of any one wait, seconds (900)")
     p.add_argument("--phases", help=f"comma-separated subset of {','.join(PHASES)}")
     p.add_argument("--out-dir", type=Path, help="where the JSON goes (bench-results)")
@@ -96,6 +101,7 @@ def parse_options(argv: list[str] | None = None) -> BenchOptions:
         "rocksdb_leads": args.rocksdb_leads,
         "recovery_leads": args.recovery_leads,
         "latency_seconds": args.latency_seconds,
+        "latency_share": args.latency_share,
         "timeout": args.timeout,
         "phases": tuple(n.strip() for n in args.phases.split(",")) if args.phases else None,
         "out_dir": args.out_dir,

