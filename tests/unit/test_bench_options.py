@@ -33,6 +33,9 @@ def test_unknown_phases_and_non_positive_sizes_are_refused() -> None:
         parse_options(["--events", "0"])
     with pytest.raises(SystemExit):
         parse_options(["--quick", "--big"])
+    with pytest.raises(ValueError, match="latency share"):
+        parse_options(["--latency-share", "1.5"])
+    assert parse_options(["--latency-share", "0.25"]).latency_share == 0.25
 
 
 def test_the_changelog_state_is_the_workers_state_after_a_first_profile() -> None:
