@@ -71,9 +71,10 @@ def replay_partitions(
         for index in range(jobs):
             ours, theirs = context.Pipe()
             owned = tuple(range(index, partitions, jobs))
+            share = _Share(path, tuple(definitions), partitions, owned, index == 0)
             process = context.Process(
                 target=_replay_share,
-                args=(theirs, path, definitions, partitions, owned, index == 0),
+                args=(theirs, share),
                 name=f"backtest-{index}",
                 daemon=True,
             )
@@ -198,20 +199,24 @@ def merge_results(parts: Sequence[ReplayResult]) -> ReplayResult:
     return merged
 
 
-def _replay_share(
-    parent: Connection,
-    path: Path,
-    definitions: Sequence[Definition],
-    partitions: int,
-    owned: tuple[int, ...],
-    counts_unowned: bool,
-) -> None:
+@dataclass(frozen=True)
+class _Share:
+    """What one process replays: the history, the definitions, its partitions of all."""
+
+    path: Path
+    definitions: tuple[Definition, ...]
+    partitions: int
+    owned: tuple[int, ...]
+    counts_unowned: bool
+    """Whether this process counts the invalid lines of no partition (one process does)."""
+
+
+def _replay_share(parent: Connection, share: _Share) -> None:
     """A process's work: replay its partitions, report progress, wait for the end of history
     from the parent, send the results. Any failure is sent as a traceback."""
     try:
         collect_less_often()
-        share = _replay_owned(parent, path, definitions, partitions, owned, counts_unowned)
-        parent.send(("result", *share))
+        parent.send(("result", *_replay_owned(parent, share)))
     except BaseException:
         parent.send(("error", traceback.format_exc()))
         os._exit(1)
@@ -220,20 +225,16 @@ def _replay_share(
 
 
 def _replay_owned(
-    parent: Connection,
-    path: Path,
-    definitions: Sequence[Definition],
-    partitions: int,
-    owned: tuple[int, ...],
-    counts_unowned: bool,
+    parent: Connection, share: _Share
 ) -> tuple[list[list[ReplayResult]], list[DivergentLead], int]:
+    definitions, partitions, owned = share.definitions, share.partitions, share.owned
     partitioner, every = DefaultPartitioner(), list(range(partitions))
 
     def partition_of(lead_id: str) -> int:  # once per lead: the reader remembers it
         partition: int = partitioner(lead_id.encode(), every, every)
         return partition
 
-    events, progress = read_share(path, owned, partition_of, counts_unowned)
+    events, progress = read_share(share.path, owned, partition_of, share.counts_unowned)
     replays: dict[int, Replay | ReplayPair] = {
         partition: (
             Replay(definitions[0], partitions)
