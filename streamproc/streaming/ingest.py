@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import heapq
 import logging
 import time
 from collections.abc import Callable, Sequence
@@ -53,6 +54,11 @@ ACK_TIMEOUT_S = 120.0
 worker stops: a stuck batch would hold every lead of the worker's partitions."""
 FETCH_WAIT_MS = 20
 """How long a fetch waits for data: also how late an agent's handed-over message may start."""
+
+
+def _produced_at(record: ConsumerRecord[bytes, bytes]) -> int:
+    produced_ms: int = record.timestamp
+    return produced_ms
 
 
 class IngestError(Exception):
@@ -186,7 +192,11 @@ class Ingest:
                 await asyncio.wait_for(self._arrived.wait(), FETCH_WAIT_MS / 1000)
             return []
         fetched = await consumer.getmany(timeout_ms=FETCH_WAIT_MS, max_records=MAX_BATCH)
-        return [record for records in fetched.values() for record in records]
+        # A lead's events are spread over several topics: interleave the partitions by the
+        # records' timestamps (when they were produced), so that a batch applies them in about
+        # the order they were sent rather than one topic after the other. The order within a
+        # partition is kept whatever its timestamps.
+        return list(heapq.merge(*fetched.values(), key=_produced_at))
 
     async def apply(self, records: Sequence[Record]) -> list[Outcome]:
         """Apply `records` as one batch and make it durable; what happened to each."""
