@@ -23,11 +23,10 @@ from streamproc.domain.events import ClockTicked
 from streamproc.domain.state import to_ms
 from streamproc.settings import Settings
 from streamproc.streaming.codec import TICKS_TOPIC, encode
-from streamproc.streaming.ingest import BATCHED_TOPICS, Ingest
+from streamproc.streaming.ingest import Ingest
 from streamproc.streaming.lead_batch import LeadBatch, Outcome
 from streamproc.streaming.lead_store import Tables, lead_tables
 from streamproc.streaming.sla_timer import SlaTimer
-from streamproc.streaming.topics import CONSUMED_TOPICS
 from streamproc.web.ingest import add_ingest_view
 from streamproc.web.leads import add_lead_view
 
@@ -42,9 +41,6 @@ RAW: dict[str, Any] = {
     "key_serializer": "raw",
     "value_serializer": "raw",
 }
-AGENT_TOPICS = tuple(name for name in CONSUMED_TOPICS if name not in BATCHED_TOPICS)
-"""What a Faust agent reads and hands to the loop: the SLA timer's ticks. It also anchors
-Faust's partition assignment, which the loop follows."""
 AGENT_BATCH = 2000
 AGENT_WAIT = 0.05
 """The agent hands over up to AGENT_BATCH messages, or what came within AGENT_WAIT seconds:
@@ -92,7 +88,8 @@ def create_app(settings: Settings, definition: Definition | None = None) -> Pipe
     definition = definition or load_definition(settings.definition)
     shadow = load_definition(settings.shadow_definition) if settings.shadow_definition else None
     app = _faust_app(settings)
-    handed_over = app.topic(*(settings.topic(name) for name in AGENT_TOPICS), **RAW)
+    # The SLA timer's ticks: a Faust agent reads them and hands them to the loop. It also
+    # anchors Faust's partition assignment, which the loop follows.
     ticks = app.topic(settings.topic(TICKS_TOPIC), **RAW)
     tables = lead_tables(app, settings)
 
@@ -110,8 +107,8 @@ def create_app(settings: Settings, definition: Definition | None = None) -> Pipe
     ingest = Ingest(settings, lambda: app.producer, new_batch)
 
     async def hand_over(stream: Any) -> AsyncIterator[Outcome]:
-        """Hand the low-volume topics' messages to the ingest loop, the one writer of lead
-        state; Faust commits them once the loop has made them durable."""
+        """Hand the ticks to the ingest loop, the one writer of lead state; Faust commits
+        them once the loop has made them durable."""
         async for events in stream.take_events(AGENT_BATCH, within=AGENT_WAIT):
             for outcome in await ingest.submit([event.message for event in events]):
                 yield outcome
@@ -119,7 +116,7 @@ def create_app(settings: Settings, definition: Definition | None = None) -> Pipe
     # An unexpected error stops the worker instead of restarting the agent: a restarted agent
     # skips the message it crashed on, and a lost event is worse than a stopped worker.
     agent = app.agent(
-        handed_over, name="hand_over_to_ingest", supervisor_strategy=mode.CrashingSupervisor
+        ticks, name="hand_over_to_ingest", supervisor_strategy=mode.CrashingSupervisor
     )(hand_over)
 
     async def run_ingest() -> None:
@@ -130,7 +127,7 @@ def create_app(settings: Settings, definition: Definition | None = None) -> Pipe
             raise
 
     app.task(run_ingest)
-    follow_rebalances(app, ingest, settings.topic(AGENT_TOPICS[0]))
+    follow_rebalances(app, ingest, settings.topic(TICKS_TOPIC))
 
     async def tick_overdue_leads() -> None:
         wall_ms = to_ms(datetime.now(UTC))

@@ -63,15 +63,16 @@ async def make_durable(
             for item in publications
         ]
     )
-    changelog = [
-        (write, await producer.send(_changelog_of(write), *_record(write), None, None))
-        for write in writes
-    ]
-    done = await asyncio.gather(*(ack for _, ack in changelog))
+    changelogs = [_changelog_of(write) for write in writes]
+    done = await asyncio.gather(
+        *[
+            await producer.send(topic, write.key, write.value, write.partition, None, None)
+            for topic, write in zip(changelogs, writes, strict=True)
+        ]
+    )
     by_table: dict[Any, list[ChangelogRecord]] = defaultdict(list)
     now = time.time()
-    for (write, _), metadata in zip(changelog, done, strict=True):
-        topic = _changelog_of(write)
+    for topic, write, metadata in zip(changelogs, writes, done, strict=True):
         message = Message(
             topic=topic,
             partition=write.partition,
@@ -87,10 +88,6 @@ async def make_durable(
         by_table[write.table].append(ChangelogRecord(write.key, write.value, message))
     for table, records in by_table.items():
         table.apply_changelog_batch(cast(Any, records))
-
-
-def _record(write: TableWrite) -> tuple[bytes, bytes | None, int]:
-    return write.key, write.value, write.partition
 
 
 def _changelog_of(write: TableWrite) -> str:

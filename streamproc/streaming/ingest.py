@@ -1,12 +1,12 @@
 """The batched ingest loop: the one writer of lead state.
 
 Faust's agents move about 3k events/s with a table write per event (FAUST-NOTES.md, and
-`make bench` here); its per-message machinery, not our code, is the bound. So the
-high-volume topics are read by this loop with its own aiokafka consumer, in batches: each
-lead's state decoded once per batch, one changelog write per lead per batch, one commit per
-batch. Faust stays the shell: it assigns partitions, recovers the tables, serves the web view,
-runs the SLA timer, and its agent reads the low-volume topics and hands their messages to this
-loop, so that every state change of a lead goes through one writer in one order.
+`make bench` here); its per-message machinery, not our code, is the bound. So the input
+topics are read by this loop with its own aiokafka consumer, in batches: each lead's state
+decoded once per batch, one changelog write per lead per batch, one commit per batch. Faust
+stays the shell: it assigns partitions, recovers the tables, serves the web view, runs the SLA
+timer, and its agent reads the timer's ticks and hands them to this loop, so that every state
+change of a lead goes through one writer in one order.
 
 Guarantees, each proved by an integration test on the real broker:
 - a batch's offsets are committed only after its outputs and changelog records are
@@ -29,7 +29,7 @@ import contextlib
 import heapq
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
@@ -120,7 +120,7 @@ class _Handover:
 
 
 class Ingest:
-    """Reads the owned partitions of `BATCHED_TOPICS` and the agents' hand-overs in batches."""
+    """Reads the owned partitions of `BATCHED_TOPICS` and the agent's hand-overs in batches."""
 
     def __init__(
         self,
@@ -140,9 +140,9 @@ class Ingest:
         """The partitions the loop reads: owned and recovered."""
         self._progress = _Progress()
         self._assignments = 0
+        """How many times the partitions read changed: a fetch from before is stale."""
         self.stops = 0
         """How many rebalances stopped the loop: a resume decided before one is stale."""
-        """How many times the partitions read changed: a fetch from before is stale."""
 
     @property
     def group_id(self) -> str:
@@ -275,7 +275,7 @@ class Ingest:
         if consumer is None:  # not started: `run` reads them once it is
             self.partitions = partitions
             return
-        ours = [tp for tp in self._all_partitions() if tp.partition in partitions]
+        ours = self._partitions_of(partitions)
         # Network round trips before the lock: the loop goes on meanwhile.
         starts = {tp: await consumer.committed(tp) for tp in ours}
         never_committed = [tp for tp, offset in starts.items() if offset is None]
@@ -292,10 +292,14 @@ class Ingest:
         log.info("ingest reads partitions %s", sorted(partitions) or "none")
 
     def _all_partitions(self) -> list[TopicPartition]:
+        return self._partitions_of(range(self._settings.partitions))
+
+    def _partitions_of(self, partitions: Iterable[int]) -> list[TopicPartition]:
+        """Partitions `partitions` of every batched topic."""
         return [
             TopicPartition(self._settings.topic(topic), partition)
             for topic in BATCHED_TOPICS
-            for partition in range(self._settings.partitions)
+            for partition in sorted(partitions)
         ]
 
     async def lag(self) -> list[PartitionLag]:
@@ -303,7 +307,7 @@ class Ingest:
         consumer = self._consumer
         if consumer is None or not self.partitions:
             return []
-        assigned = [tp for tp in self._all_partitions() if tp.partition in self.partitions]
+        assigned = self._partitions_of(self.partitions)
         ends = await consumer.end_offsets(assigned)
         return [
             PartitionLag(tp.topic, tp.partition, await consumer.committed(tp), ends.get(tp))

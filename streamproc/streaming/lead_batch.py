@@ -31,7 +31,8 @@ from streamproc.streaming.topics import TOPIC_OF
 
 
 class Record(Protocol):
-    """A message read from a topic: an aiokafka record, a Faust message, an `InputRecord`."""
+    """A message read from a topic (its name on the cluster, prefix included): an aiokafka
+    record or a Faust message."""
 
     @property
     def topic(self) -> str: ...
@@ -46,19 +47,8 @@ class Record(Protocol):
 
 
 @dataclass(frozen=True)
-class InputRecord:
-    """A message as read from `topic` (its name on the cluster, prefix included)."""
-
-    topic: str
-    partition: int
-    offset: int
-    key: bytes | None
-    value: bytes | None
-
-
-@dataclass(frozen=True)
 class Outcome:
-    """What the worker did with one message; kept so tests and sinks can observe it."""
+    """What the worker did with one message, for the agent that handed it over and tests."""
 
     topic: str
     offset: int
@@ -127,7 +117,6 @@ class LeadBatch:
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     """The batch's wall-clock time: when its sales actions arrived, its letters failed."""
     publications: list[Publication] = field(default_factory=list)
-    outcomes: list[Outcome] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self._states = _States(self.tables.lead_states)
@@ -152,7 +141,7 @@ class LeadBatch:
             )
         except (InputError, DomainError) as error:
             self._publish_dead_letter(_letter_for(record, error, now))
-            return self._done(Outcome(topic, record.offset, error=str(error)))
+            return Outcome(topic, record.offset, error=str(error))
         # Outputs go out in the batch's publications, all acknowledged before its writes.
         for refusal in decision.refused:
             letter = DeadLettered(**refusal.origin, error=refusal.error, failed_at=now)
@@ -163,12 +152,12 @@ class LeadBatch:
             self._keep(key, record.partition, decision)
         if not isinstance(event, ClockTicked):
             read_from = (topic, record.partition)
-            event_ms = to_ms(event.occurred_at)
+            event_ms = event.occurred_ms
             if event_ms > self._newest_ms.get(read_from, event_ms - 1):
                 self._newest_ms[read_from] = event_ms
             if self.shadow:
                 self._shadow_apply(key, record.partition, event)
-        return self._done(Outcome(topic, record.offset, decision.outputs, decision.duplicate))
+        return Outcome(topic, record.offset, decision.outputs, decision.duplicate)
 
     def advance_clocks(self) -> None:
         """Tell the SLA timer's partition clocks the newest event time read in each input
@@ -179,11 +168,9 @@ class LeadBatch:
 
     def writes(self) -> list[TableWrite]:
         """One write per lead (and per rotation, per owed deadline) that the batch changed."""
-        writes = [
-            TableWrite(self.tables.lead_states, partition, key, encode(state))
-            for key, partition, state in self._states.written()
-        ]
+        writes = []
         for key, partition, state in self._states.written():
+            writes.append(TableWrite(self.tables.lead_states, partition, key, encode(state)))
             before = self._states.loaded[key]
             owed_now = state.next_deadline_ms
             if owed_now != (before.next_deadline_ms if before else None):
@@ -244,10 +231,6 @@ class LeadBatch:
         self.publications.append(
             Publication("dead-letters", (letter.key or "").encode(), encode(letter))
         )
-
-    def _done(self, outcome: Outcome) -> Outcome:
-        self.outcomes.append(outcome)
-        return outcome
 
 
 def _rotation_key(partition: int) -> bytes:

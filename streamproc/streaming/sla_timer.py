@@ -1,7 +1,7 @@
 """The SLA timer: when a partition's clock passes a lead's owed deadline, tell the lead.
 
-Faust lets only stream processing write tables, so the timer does not decide anything: it
-sends a `ClockTicked` keyed by the lead to the co-partitioned `sla-ticks` topic, and the agent
+The ingest loop is the one writer of lead state, so the timer does not decide anything: it
+sends a `ClockTicked` keyed by the lead to the co-partitioned `sla-ticks` topic, and the loop
 applies it like any other event (the breach, its id and the state change come from the
 domain). A tick that arrives twice, or for a lead whose reaction came meanwhile, changes
 nothing, so any worker may tick any lead it has a copy of: after a rebalance the tick still

@@ -18,7 +18,7 @@ from streamproc.streaming.codec import TICKS_TOPIC
 
 INPUT_TOPICS = tuple(INPUT_EVENTS)
 CONSUMED_TOPICS = (*INPUT_TOPICS, TICKS_TOPIC)
-"""What the agent reads: the inputs and the timer's ticks, all co-partitioned."""
+"""What the worker reads: the inputs and the timer's ticks, all co-partitioned."""
 OUTPUT_TOPICS = tuple(OUTPUT_EVENTS)
 TOPIC_OF: dict[type[OutputEvent], str] = {
     MqlCrossed: "mql-crossed",

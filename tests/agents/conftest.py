@@ -16,7 +16,18 @@ import pytest
 from streamproc.definitions import load_definition
 from streamproc.settings import Settings
 from streamproc.streaming.app import Pipeline, create_app
-from streamproc.streaming.lead_batch import InputRecord, Outcome
+from streamproc.streaming.lead_batch import Outcome
+
+
+@dataclass(frozen=True)
+class InputRecord:
+    """A message as read from `topic` (its name on the cluster, prefix included)."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
 
 
 @dataclass
