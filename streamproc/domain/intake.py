@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import bisect
 
+from streamproc.domain import profile
 from streamproc.domain.definition import Definition
 from streamproc.domain.events import (
     ContentDownloaded,
@@ -65,26 +66,21 @@ def take_in(
 ) -> tuple[LeadState, bool]:
     """Record a behaviour or profile event; the new state and whether the score may have risen.
 
-    Profiles merge field by field, the update with the newest event time winning each field.
+    Profiles merge field by field, the update with the newest event time winning each field;
+    what it replaced is kept while behaviour that old may still be read (`profile.merge`).
     A behaviour event is added to each signal it matches (`signals`). A hit is kept while it
     is among the signal's `events_kept` newest and younger than two of the longest windows:
     one window for it to count in, one of allowed lateness, so that an event arriving up to a
     window late is still scored at its own event time. Without a new hit or a changed profile
     a score can only fall (windows move on, points decay), so nothing needs scoring.
     """
+    clock = max(at_ms, state.clock_ms or at_ms)
+    horizon = clock - definition.hits_kept_ms
     update: dict[str, object] = {}
     if isinstance(event, ProfileUpdated):
-        profile, times = dict(state.profile), dict(state.profile_times)
-        for name, value in event.attributes().items():
-            if at_ms >= times.get(name, at_ms):
-                profile[name], times[name] = value, at_ms
-        if profile != state.profile:
-            update["profile"] = profile
-        update["profile_times"] = times
-    clock = max(at_ms, state.clock_ms or at_ms)
+        update.update(profile.merge(state, event.attributes(), at_ms, horizon))
     if clock != state.clock_ms:
         update["clock_ms"] = clock
-    horizon = clock - definition.hits_kept_ms
     if signals and at_ms > horizon:
         hits = dict(state.hits)
         for name in signals:
@@ -97,4 +93,5 @@ def take_in(
         update["hits"] = hits
     if not update:
         return state, False
-    return state.model_copy(update=update), "hits" in update or "profile" in update
+    may_rise = bool({"hits", "profile", "profile_runs"} & update.keys())
+    return state.model_copy(update=update), may_rise

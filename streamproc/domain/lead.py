@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from streamproc.domain import lifecycle
+from streamproc.domain import lifecycle, profile
 from streamproc.domain.definition import Definition
 from streamproc.domain.events import (
     ClockTicked,
@@ -63,19 +63,24 @@ def _decision(run: Transitions) -> Decision:
 def _cross_mql(run: Transitions, cause: InputEvent, at_ms: int) -> None:
     """Cross into MQL at the first moment from `at_ms` on when score and gates qualify.
 
-    The moments are the event's own time and every later kept hit, so an event that arrives
-    late still crosses at the event time where the history says the lead qualified; but never
-    before the lead entered its stage (a visit read after the profile that identified the lead
-    cannot make it an MQL before it was a lead). After a recycle only newer intent counts.
+    The moments are the event's own time, every later kept hit and every later profile
+    change, so an event that arrives late still crosses at the event time where the history
+    says the lead qualified, scored with the profile the lead had then; but never before the
+    lead entered its stage (a visit read after the profile that identified the lead cannot
+    make it an MQL before it was a lead). After a recycle only newer intent counts.
     """
     state, definition = run.state, run.definition
-    fit = fit_points(state.profile, definition)  # the same at every moment
-    if not can_qualify(fit, definition):
-        return
-    hits = state.countable_hits
     earliest = max(at_ms, state.stage_since_ms or at_ms)
+    profile_changes = profile.changes_after(state, earliest)
+    attributes, fit = state.profile, fit_points(state.profile, definition)
+    if not profile_changes and not can_qualify(fit, definition):
+        return  # most leads: one profile at every moment, too poor a fit to qualify
+    hits = state.countable_hits
     later = {t for kept in hits.values() for t, _ in kept if t > earliest}
-    for moment in sorted({earliest, *later}):
+    for moment in sorted({earliest, *later, *profile_changes}):
+        if profile_changes:
+            attributes = profile.as_of(state, moment)
+            fit = fit_points(attributes, definition)
         scored = tally(fit, hits, definition, moment)
         if not scored.qualifies:
             continue
@@ -92,12 +97,12 @@ def _cross_mql(run: Transitions, cause: InputEvent, at_ms: int) -> None:
                 contributions=evaluation.contributions,
                 gates_met=evaluation.gates_met,
                 trigger_event_id=cause.event_id,
-                lane=lifecycle.lane_of(state.profile),
+                lane=lifecycle.lane_of(attributes),
                 crossing=crossing,
             )
         )
         run.state = state.model_copy(update={"crossings": crossing})
-        run.enter(Stage.MQL, moment, cause.event_id, "system", None)
+        run.enter(Stage.MQL, moment, cause.event_id, "system", None, profile_then=attributes)
         return
 
 

@@ -14,6 +14,9 @@ from streamproc.domain.scoring import Hit
 
 _OUTPUT_IDS = uuid5(NAMESPACE_URL, "https://streamproc.dev/output-events")
 SlaName = Literal["mql_review", "sql_first_touch"]
+ProfileValue = str | int | float
+ProfileRuns = tuple[tuple[int, ProfileValue], ...]
+"""The values one profile field held, oldest first, each with the event time it was set."""
 
 
 class SlaClock(BaseModel):
@@ -74,9 +77,12 @@ class LeadState(BaseModel):
     crossings: int = 0
     clock_ms: Annotated[int | None, StoredWhenSet] = None
     """The newest event time seen for this lead."""
-    profile: dict[str, str | int | float] = {}
+    profile: dict[str, ProfileValue] = {}
+    """The newest value of each profile field."""
     profile_times: Annotated[dict[str, int], StoredWhenSet] = {}
-    """Event time of the update that set each profile field: the newest update wins."""
+    """Since when (event time) each profile field holds its value: the newest update wins."""
+    profile_runs: Annotated[dict[str, ProfileRuns], StoredWhenSet] = {}
+    """For fields whose value changed lately: what they held when (see `profile.py`)."""
     hits: Annotated[dict[str, tuple[Hit, ...]], StoredWhenSet] = {}
     """Per signal, the matching events that can still count, oldest first."""
     intent_since_ms: Annotated[int | None, StoredWhenSet] = None

@@ -10,6 +10,7 @@ from streamproc.domain import lifecycle
 from streamproc.domain.definition import Definition
 from streamproc.domain.events import LeadRouted, OutputEvent, Stage, StageChanged
 from streamproc.domain.routing import assign_rep, pick_rule
+from streamproc.domain.scoring import Attributes
 from streamproc.domain.sla import overdue, start_clock, still_owed
 from streamproc.domain.state import LeadState, Rotation, from_ms, output_id
 
@@ -52,10 +53,21 @@ class Transitions:
         clocks = still_owed(self.state.sla_clocks, self.state.stage, contacted)
         self.state = self.state.model_copy(update={"sla_clocks": clocks})
 
-    def enter(self, to: Stage, at_ms: int, cause_id: str, actor: str, reason: str | None) -> None:
+    def enter(
+        self,
+        to: Stage,
+        at_ms: int,
+        cause_id: str,
+        actor: str,
+        reason: str | None,
+        profile_then: Attributes | None = None,
+    ) -> None:
         """Move the lead to `to` at event time `at_ms`: publish the change, route it when
-        it reaches sales, stop the clocks of the stage it leaves, start those of the new one."""
+        it reaches sales, stop the clocks of the stage it leaves, start those of the new one.
+        Lane and routing follow `profile_then`, the profile at `at_ms`, when it is not the
+        newest one."""
         state = self.state
+        attributes = state.profile if profile_then is None else profile_then
         self.outputs.append(
             StageChanged(
                 event_id=output_id(state.lead_id, "stage", state.transitions + 1),
@@ -68,8 +80,8 @@ class Transitions:
                 actor=actor,
             )
         )
-        queue = self._route(state.stage, to, at_ms) or state.queue
-        lane = lifecycle.lane_of(state.profile)
+        queue = self._route(state.stage, to, at_ms, attributes) or state.queue
+        lane = lifecycle.lane_of(attributes)
         clock = start_clock(to, lane, at_ms, state.transitions + 1, queue, self.definition)
         clocks = still_owed(state.sla_clocks, to, contacted=False) + ((clock,) if clock else ())
         self.state = state.model_copy(
@@ -83,10 +95,10 @@ class Transitions:
             }
         )
 
-    def _route(self, before: Stage, after: Stage, at_ms: int) -> str | None:
+    def _route(self, before: Stage, after: Stage, at_ms: int, attributes: Attributes) -> str | None:
         if not is_routing_point(before, after):
             return None
-        rule = pick_rule(self.state.profile, self.definition)
+        rule = pick_rule(attributes, self.definition)
         rep, self.rotation = assign_rep(rule.queue, self.definition, self.rotation)
         self.outputs.append(
             LeadRouted(
