@@ -211,6 +211,11 @@ class Intent(Part):
         return None if self.half_life is None else self.half_life.total_seconds() * MS_PER_SECOND
 
     @cached_property
+    def signals_of_page(self) -> dict[str, tuple[str, ...]]:
+        """A memo of the page-visit signals each URL matches, filled by `intake`."""
+        return {}
+
+    @cached_property
     def signals_of_topic(self) -> dict[InputKind, tuple[tuple[str, Signal], ...]]:
         """The signals per input topic, in definition order: an event is matched only
         against the signals of its own topic."""

@@ -22,29 +22,39 @@ def _time(hit: Hit) -> int:
     return hit[0]
 
 
-def matching_signals(event: InputEvent, definition: Definition) -> list[str]:
+PAGES_REMEMBERED = 50_000
+"""URLs whose matching signals are remembered per definition: a site's pages repeat."""
+
+
+def matching_signals(event: InputEvent, definition: Definition) -> tuple[str, ...]:
     """The names of the definition's signals that this event counts towards."""
     signals = definition.intent.signals_of_topic
     if isinstance(event, PageVisited):
-        return [
-            name
-            for name, signal in signals["page-visits"]
-            if signal.url_regex is None or signal.url_regex.search(event.url) is not None
-        ]
+        remembered = definition.intent.signals_of_page
+        names = remembered.get(event.url)
+        if names is None:
+            if len(remembered) >= PAGES_REMEMBERED:
+                remembered.clear()
+            names = remembered[event.url] = tuple(
+                name
+                for name, signal in signals["page-visits"]
+                if signal.url_regex is None or signal.url_regex.search(event.url) is not None
+            )
+        return names
     if isinstance(event, ContentDownloaded):
-        return [
+        return tuple(
             name
             for name, signal in signals["downloads"]
             if (signal.asset_id is None or event.asset_id in signal.asset_id)
             and (signal.asset_type is None or (event.asset_type or "") in signal.asset_type)
             and (signal.funnel_stage is None or event.funnel_stage in signal.funnel_stage)
-        ]
+        )
     if isinstance(event, DemoBooked):
-        return [name for name, _ in signals["demo-bookings"]]
-    return []
+        return tuple(name for name, _ in signals["demo-bookings"])
+    return ()
 
 
-def is_duplicate(state: LeadState, event: InputEvent, signals: list[str]) -> bool:
+def is_duplicate(state: LeadState, event: InputEvent, signals: tuple[str, ...]) -> bool:
     """Whether this event_id was applied already.
 
     Only events that changed something need remembering: sales actions, and behaviour that
@@ -62,7 +72,11 @@ def is_duplicate(state: LeadState, event: InputEvent, signals: list[str]) -> boo
 
 
 def take_in(
-    state: LeadState, event: InputEvent, signals: list[str], at_ms: int, definition: Definition
+    state: LeadState,
+    event: InputEvent,
+    signals: tuple[str, ...],
+    at_ms: int,
+    definition: Definition,
 ) -> tuple[LeadState, bool]:
     """Record a behaviour or profile event; the new state and whether the score may have risen.
 
@@ -94,4 +108,4 @@ def take_in(
     if not update:
         return state, False
     may_rise = bool({"hits", "profile", "profile_runs"} & update.keys())
-    return state.model_copy(update=update), may_rise
+    return state.evolve(**update), may_rise

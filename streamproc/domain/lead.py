@@ -101,7 +101,7 @@ def _cross_mql(run: Transitions, cause: InputEvent, at_ms: int) -> None:
                 crossing=crossing,
             )
         )
-        run.state = state.model_copy(update={"crossings": crossing})
+        run.state = state.evolve(crossings=crossing)
         run.enter(Stage.MQL, moment, cause.event_id, "system", None, profile_then=attributes)
         return
 
@@ -113,13 +113,13 @@ def _act(run: Transitions, action: SalesActionTaken, at_ms: int) -> None:
         state.stage, lifecycle.lane_of(state.profile), action, run.definition
     )
     recent = (*state.action_ids, action.event_id)[-lifecycle.ACTIONS_KEPT :]
-    run.state = state.model_copy(update={"action_ids": recent})
+    run.state = state.evolve(action_ids=recent)
     if move is None:
         run.settle(contacted=action.action == "contacted")
         return
     run.enter(move, at_ms, action.event_id, action.rep_id or "unknown", action.reason_code)
     if move is Stage.RECYCLED:
-        run.state = run.state.model_copy(update={"intent_since_ms": at_ms})
+        run.state = run.state.evolve(intent_since_ms=at_ms)
         # Intent newer than the recycle may already be kept: topics are read independently,
         # so a visit after the reject in event time can be read before it. It counts now.
         _cross_mql(run, action, at_ms)
@@ -136,7 +136,7 @@ def _park(
         expires_ms=arrival.received_ms + arrival.grace_ms,
         reason=str(error),
     )
-    run.state = run.state.model_copy(update={"parked": (*run.state.parked, waiting)})
+    run.state = run.state.evolve(parked=(*run.state.parked, waiting))
 
 
 def _retry_parked(run: Transitions) -> None:
@@ -147,7 +147,7 @@ def _retry_parked(run: Transitions) -> None:
         for waiting in sorted(run.state.parked, key=lambda p: p.action.occurred_at):
             rest = tuple(p for p in run.state.parked if p is not waiting)
             before, published = run.state, len(run.outputs)
-            run.state = run.state.model_copy(update={"parked": rest})
+            run.state = run.state.evolve(parked=rest)
             at_ms = waiting.action.occurred_ms
             try:
                 run.check_deadlines(at_ms)  # as if it had been read in its place in time
@@ -166,7 +166,7 @@ def _expire_parked(run: Transitions, now_ms: int) -> None:
     expired = [p for p in run.state.parked if p.expires_ms <= now_ms]
     if expired:
         kept = tuple(p for p in run.state.parked if p.expires_ms > now_ms)
-        run.state = run.state.model_copy(update={"parked": kept})
+        run.state = run.state.evolve(parked=kept)
         run.refused.extend(Refusal(p.origin, p.reason) for p in expired)
 
 

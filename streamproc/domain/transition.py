@@ -45,13 +45,13 @@ class Transitions:
             return
         running, breaches = overdue(self.state.lead_id, self.state.sla_clocks, now_ms)
         if breaches:
-            self.state = self.state.model_copy(update={"sla_clocks": running})
+            self.state = self.state.evolve(sla_clocks=running)
             self.outputs.extend(breaches)
 
     def settle(self, contacted: bool) -> None:
         """Stop the clocks a sales action answered."""
         clocks = still_owed(self.state.sla_clocks, self.state.stage, contacted)
-        self.state = self.state.model_copy(update={"sla_clocks": clocks})
+        self.state = self.state.evolve(sla_clocks=clocks)
 
     def enter(
         self,
@@ -84,15 +84,13 @@ class Transitions:
         lane = lifecycle.lane_of(attributes)
         clock = start_clock(to, lane, at_ms, state.transitions + 1, queue, self.definition)
         clocks = still_owed(state.sla_clocks, to, contacted=False) + ((clock,) if clock else ())
-        self.state = state.model_copy(
-            update={
-                "stage": to,
-                "highest_stage": lifecycle.higher(state.highest_stage, to),
-                "transitions": state.transitions + 1,
-                "stage_since_ms": at_ms,
-                "queue": queue,
-                "sla_clocks": clocks,
-            }
+        self.state = state.evolve(
+            stage=to,
+            highest_stage=lifecycle.higher(state.highest_stage, to),
+            transitions=state.transitions + 1,
+            stage_since_ms=at_ms,
+            queue=queue,
+            sla_clocks=clocks,
         )
 
     def _route(self, before: Stage, after: Stage, at_ms: int, attributes: Attributes) -> str | None:
