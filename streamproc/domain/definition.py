@@ -136,6 +136,17 @@ class Fit(Part):
             for mapping in self.seniority_from_title
         )
 
+    @cached_property
+    def fields(self) -> tuple[str, ...]:
+        """The profile fields fit depends on: those of its rules, and the title that
+        seniority may be derived from."""
+        return tuple(dict.fromkeys((*(rule.field for rule in self.rules), "person.title")))
+
+    @cached_property
+    def points_of_fields(self) -> dict[tuple[object, ...], tuple[tuple[str, float], ...]]:
+        """A memo of the fit points per combination of `fields` values, filled by `scoring`."""
+        return {}
+
 
 class Signal(Part):
     """Matching events counted in a sliding event-time window of `window`."""

@@ -84,12 +84,29 @@ class _Budget:
         self.total += points
 
 
+FITS_REMEMBERED = 100_000
+"""Combinations of fit fields whose points are remembered per definition: leads share them."""
+
+
 def fit_points(attributes: Attributes, definition: Definition) -> Points:
     """The fit rules these profile attributes pass, each granted within the fit maximum.
 
     Fit does not depend on time: a caller scoring one profile at several moments computes it
-    once and passes it to `tally`.
+    once and passes it to `tally`. Deciding asks for it after nearly every signal hit, so the
+    points of each combination of the fields fit reads are remembered.
     """
+    fit = definition.fit
+    key = tuple(attributes.get(name) for name in fit.fields)
+    remembered = fit.points_of_fields
+    points = remembered.get(key)
+    if points is None:
+        if len(remembered) >= FITS_REMEMBERED:
+            remembered.clear()
+        points = remembered[key] = _fit_points(attributes, definition)
+    return points
+
+
+def _fit_points(attributes: Attributes, definition: Definition) -> Points:
     attributes = with_seniority(attributes, definition)
     budget = _Budget(definition.fit.max_points)
     granted_by_rule = []
