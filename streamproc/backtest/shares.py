@@ -20,12 +20,15 @@ from pydantic import ValidationError
 
 from streamproc.backtest.sources import (
     REORDER_BUFFER,
+    Entry,
     ReadProgress,
-    in_event_time_order,
     jsonl_files,
+    time_ordered_entries,
 )
 from streamproc.domain.events import INPUT_EVENTS, InputEvent
 
+READ_AT_ONCE = 64 * 1024
+"""Bytes of whole lines read and dealt at a time: a few hundred events."""
 PartitionOf = Callable[[str], int]
 """The partition of a lead id (murmur2 of the key, as the worker's producer uses)."""
 
@@ -57,22 +60,20 @@ class _Dealer:
                 yield queue.popleft()
 
     def _deal_more(self) -> bool:
-        """Read lines until one event is dealt; False at the end of the file."""
-        lines, progress = self._file, self._progress
-        if lines is None:
+        """Deal the file's next lines (about `READ_AT_ONCE` bytes); False at its end."""
+        if self._file is None:
             return False
-        done = 0
+        lines = self._file.readlines(READ_AT_ONCE)
+        if not lines:
+            self._file.close()
+            self._file = None
+            return False
+        self._progress.done += sum(map(len, lines))
         for line in lines:
-            done += len(line)
-            if self._deal(line):
-                progress.done += done
-                return True
-        progress.done += done
-        lines.close()
-        self._file = None
-        return False
+            self._deal(line)
+        return True
 
-    def _deal(self, line: bytes) -> bool:
+    def _deal(self, line: bytes) -> None:
         try:
             record = orjson.loads(line)
             fields = record["event"]
@@ -80,35 +81,32 @@ class _Dealer:
         except (orjson.JSONDecodeError, KeyError, TypeError):
             # No lead to tell the share by: one share counts it (a blank line is no line).
             self._progress.invalid += self._counts_unowned and bool(line.strip())
-            return False
+            return
         try:
             queue = self._queue_of[lead_id]
         except (KeyError, TypeError):  # a lead seen first, or an id that is no string
             if not isinstance(lead_id, str) or lead_id != lead_id.strip():
-                return self._deal_unsure(record, fields)
+                self._deal_unsure(record, fields)
+                return
             queue = self._queue_of[lead_id] = self._queues.get(self._partition_of(lead_id))
         if queue is None:
-            return False
+            return
         try:
             queue.append(INPUT_EVENTS[record["topic"]].model_validate(fields))
         except (KeyError, TypeError, ValidationError):
             self._progress.invalid += 1
-            return False
-        return True
 
-    def _deal_unsure(self, record: dict[str, Any], fields: object) -> bool:
+    def _deal_unsure(self, record: dict[str, Any], fields: object) -> None:
         """A lead id validation would change, or no string: validated before its partition is
         known (by every share, so only one counts it when it is invalid)."""
         try:
             event = INPUT_EVENTS[record["topic"]].model_validate(fields)
         except (KeyError, TypeError, ValidationError):
             self._progress.invalid += self._counts_unowned
-            return False
+            return
         queue = self._queues.get(self._partition_of(event.lead_id))
-        if queue is None:
-            return False
-        queue.append(event)
-        return True
+        if queue is not None:
+            queue.append(event)
 
 
 def read_share(
@@ -124,22 +122,14 @@ def read_share(
     files = jsonl_files(path)
     progress = ReadProgress(total=sum(file.stat().st_size for file in files), unit="bytes")
     dealers = [_Dealer(file, owned, partition_of, counts_unowned, progress) for file in files]
-    streams = []
-    for partition in sorted(owned):
-        ordered = [in_event_time_order(dealer.events(partition), buffer) for dealer in dealers]
-        events = ordered[0] if len(ordered) == 1 else heapq.merge(*ordered, key=_event_ms)
-        streams.append(_tagged(partition, events))
-    return heapq.merge(*streams, key=_tagged_ms), progress
+    ordered = [
+        time_ordered_entries(dealer.events(partition), (partition, index), buffer)
+        for partition in sorted(owned)
+        for index, dealer in enumerate(dealers)
+    ]
+    return _by_partition(heapq.merge(*ordered)), progress
 
 
-def _tagged(partition: int, events: Iterator[InputEvent]) -> Iterator[tuple[int, InputEvent]]:
-    for event in events:
+def _by_partition(entries: Iterator[Entry]) -> Iterator[tuple[int, InputEvent]]:
+    for _, (partition, _), _, event in entries:
         yield partition, event
-
-
-def _event_ms(event: InputEvent) -> int:
-    return event.occurred_ms
-
-
-def _tagged_ms(item: tuple[int, InputEvent]) -> int:
-    return item[1].occurred_ms

@@ -11,6 +11,7 @@ import heapq
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import orjson
 from pydantic import ValidationError
@@ -60,33 +61,42 @@ def _events_of(path: Path, progress: ReadProgress) -> Iterator[InputEvent]:
                 progress.invalid += 1  # the worker would dead-letter it; it changes no lead
 
 
+Entry = tuple[int, Any, int, InputEvent]
+"""An event held for ordering: (event time in ms, its source's tag, read position, event).
+Entries merge without a key: equal times keep the order of the tags, then of reading."""
+
+
+def time_ordered_entries(
+    events: Iterable[InputEvent], tag: Any, buffer: int = REORDER_BUFFER
+) -> Iterator[Entry]:
+    """One source's events as entries in event-time order, as far as `buffer` held-back
+    events can restore it."""
+    held: list[Entry] = []
+    for position, event in enumerate(events):
+        entry = (event.occurred_ms, tag, position, event)
+        if len(held) < buffer:
+            heapq.heappush(held, entry)
+        else:  # push, then release the earliest: one sift instead of two
+            yield heapq.heappushpop(held, entry)
+    while held:
+        yield heapq.heappop(held)
+
+
 def in_event_time_order(
     events: Iterable[InputEvent], buffer: int = REORDER_BUFFER
 ) -> Iterator[InputEvent]:
     """Events in event-time order, as far as `buffer` held-back events can restore it."""
-    held: list[tuple[int, int, InputEvent]] = []
-    for position, event in enumerate(events):
-        entry = (event.occurred_ms, position, event)
-        if len(held) < buffer:
-            heapq.heappush(held, entry)
-        else:  # push, then release the earliest: one sift instead of two
-            yield heapq.heappushpop(held, entry)[2]
-    while held:
-        yield heapq.heappop(held)[2]
+    for entry in time_ordered_entries(events, None, buffer):
+        yield entry[3]
 
 
 def merged(
     sources: Iterable[Iterable[InputEvent]], buffer: int = REORDER_BUFFER
 ) -> Iterator[InputEvent]:
     """Several sources (files, topic partitions), each ordered, merged into one time order."""
-    ordered = [in_event_time_order(source, buffer) for source in sources]
-    if len(ordered) == 1:  # nothing to merge
-        return ordered[0]
-    return heapq.merge(*ordered, key=_event_ms)
-
-
-def _event_ms(event: InputEvent) -> int:
-    return event.occurred_ms
+    ordered = [time_ordered_entries(source, index, buffer) for index, source in enumerate(sources)]
+    for entry in heapq.merge(*ordered):
+        yield entry[3]
 
 
 def read_jsonl(path: Path) -> tuple[Iterator[InputEvent], ReadProgress]:
