@@ -10,7 +10,7 @@ ticked when the replayed events pass it, as a busy worker's partition clock does
 from __future__ import annotations
 
 import heapq
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 
 from aiokafka.partitioner import DefaultPartitioner
 
@@ -49,7 +49,7 @@ class Replay:
         self._first_ms = self._last_ms = 0
         """`first_event_at` and `last_event_at` in ms, so most events compare integers."""
 
-    def apply(self, event: InputEvent) -> list[MqlCrossed]:
+    def apply(self, event: InputEvent) -> Sequence[MqlCrossed]:
         """Apply one event (after any deadline the history has passed); its new crossings."""
         self._tick_until(event.occurred_ms)
         self._note_time(event)
@@ -57,9 +57,11 @@ class Replay:
             decision = self._decide(event.lead_id, event)
         except DomainError:
             self.result.refused += 1
-            return []
+            return ()
         self.result.events += 1
         self.result.duplicates += decision.duplicate
+        if not decision.outputs:  # most events
+            return ()
         return [output for output in decision.outputs if isinstance(output, MqlCrossed)]
 
     @property
@@ -113,7 +115,8 @@ class Replay:
         self.states[lead_id] = decision.state
         self.rotations[partition] = decision.rotation
         self.result.refused += len(decision.refused)
-        self._record(decision)
+        if decision.outputs:
+            self._record(decision)
         due = decision.state.next_deadline_ms
         if due is not None and due != (before.next_deadline_ms if before else None):
             heapq.heappush(self._due, (due, lead_id))

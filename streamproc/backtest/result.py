@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import NamedTuple
 
 from streamproc.domain.definition import Definition
 from streamproc.domain.events import LeadRouted, MqlCrossed, SlaBreached, StageChanged
@@ -23,9 +24,9 @@ class Crossing:
     """The lead's profile `source` when it crossed (None when never given)."""
 
 
-@dataclass
-class LeadSummary:
-    """One record per lead: enough for rates per lane and per source."""
+class LeadSummary(NamedTuple):
+    """One record per lead: enough for rates per lane and per source. (A tuple: replay
+    processes send one per lead to their parent.)"""
 
     lane: str = "inbound"
     source: str | None = None

@@ -14,6 +14,11 @@ TARGET_P99_MS = 250.0
 TARGET_BYTES_PER_LEAD = 1024
 TARGET_RECOVERY_S = 60.0
 TARGET_RECOVERY_LEADS = 1_000_000
+RECOVERY_RUNS = {
+    "first_start": "memory:// (whole changelog)",
+    "rocksdb_first_start": "rocksdb:// first start (whole changelog)",
+    "rocksdb_restart": "rocksdb:// restart (local store kept)",
+}
 Row = tuple[str, str, str, str]
 """(figure, value, target, verdict)."""
 
@@ -136,7 +141,7 @@ def _recovery_rows(recovery: dict[str, Any]) -> list[Row]:
         return [failed]
     rows: list[Row] = []
     at_target_size = recovery["leads"] >= TARGET_RECOVERY_LEADS
-    for label in ("first_start", "restart"):
+    for label, what in RECOVERY_RUNS.items():
         run = recovery.get(label)
         if not run:
             continue
@@ -144,7 +149,7 @@ def _recovery_rows(recovery: dict[str, Any]) -> list[Row]:
         ok = None if not at_target_size else seconds is not None and seconds < TARGET_RECOVERY_S
         rows.append(
             (
-                f"recovery of {_n(recovery['leads'])} leads, {label.replace('_', ' ')}",
+                f"recovery of {_n(recovery['leads'])} leads, {what}",
                 f"recovered {_n(seconds, ' s', 1)}, ready {_n(run['ready_s'], ' s', 1)} after "
                 f"process start; RSS {_n(run['rss_mb'], ' MB')}"
                 f"{_over_empty(run)}; leads found {run['sampled_leads_found']}",

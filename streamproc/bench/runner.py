@@ -151,10 +151,10 @@ def _recovered_bytes_per_lead(results: dict[str, Any]) -> None:
     """RSS of the recovered worker over an empty one's, per lead: memory per lead at the
     recovery size without processing that many events."""
     runs = [r for r in results.get("memory", []) if r.get("store") == "memory://"]
-    restart = results["recovery"].get("restart")
-    if runs and restart and "rss_at_ready_mb" in runs[0]:
-        grown = (restart["rss_mb"] - runs[0]["rss_at_ready_mb"]) * 2**20
-        restart["bytes_per_lead_over_empty_worker"] = round(grown / results["recovery"]["leads"])
+    recovered = results["recovery"].get("first_start")
+    if runs and recovered and "rss_at_ready_mb" in runs[0]:
+        grown = (recovered["rss_mb"] - runs[0]["rss_at_ready_mb"]) * 2**20
+        recovered["bytes_per_lead_over_empty_worker"] = round(grown / results["recovery"]["leads"])
 
 
 def _run_info(options: BenchOptions, bootstrap: str, reused: bool) -> dict[str, Any]:

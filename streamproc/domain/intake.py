@@ -107,5 +107,5 @@ def take_in(
         update["hits"] = hits
     if not update:
         return state, False
-    may_rise = bool({"hits", "profile", "profile_runs"} & update.keys())
+    may_rise = "hits" in update or "profile" in update or "profile_runs" in update
     return state.evolve(**update), may_rise

@@ -198,7 +198,7 @@ def decide(
     if is_duplicate(state, event, signals):
         return Decision(state, duplicate=True, rotation=run.rotation)
     at_ms = event.occurred_ms
-    allowing = _what_allows_actions(state)
+    allowing = _what_allows_actions(state) if state.parked else None
     run.check_deadlines(at_ms)
     if isinstance(event, SalesActionTaken):
         try:
@@ -212,7 +212,9 @@ def decide(
             may_rise = True
         if may_rise and run.state.stage in (Stage.LEAD, Stage.RECYCLED):
             _cross_mql(run, event, at_ms)
-    if run.state.parked and _what_allows_actions(run.state) != allowing:
+    # Only actions that waited before this event may be allowed now: one it parked found
+    # the stage as it is.
+    if allowing and run.state.parked and _what_allows_actions(run.state) != allowing:
         _retry_parked(run)
     return _decision(run)
 

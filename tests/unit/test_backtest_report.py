@@ -101,8 +101,8 @@ def history() -> ReplayResult:
              recycled at +254h (disqualify, no_budget)
     """
     leads = {f"lead-{n:02d}": LeadSummary(identified=True) for n in range(1, 11)}
-    leads["lead-01"].source = leads["lead-03"].source = "web"
-    leads["lead-04"].lane = "outbound"
+    leads["lead-01"] = leads["lead-03"] = LeadSummary(source="web", identified=True)
+    leads["lead-04"] = LeadSummary(lane="outbound", identified=True)
     leads |= {"visitor-11": LeadSummary(), "visitor-12": LeadSummary()}
     identified = [changed(lead, 0, Stage.VISITOR, Stage.LEAD) for lead in sorted(leads)[:10]]
     return ReplayResult(

@@ -46,7 +46,7 @@ def _results(**changes: Any) -> dict[str, Any]:
         ],
         "recovery": {
             "leads": 1_000_000,
-            "restart": {
+            "first_start": {
                 "recovered_s": 75.0,
                 "ready_s": 70.0,
                 "rss_mb": 900.0,
@@ -69,7 +69,7 @@ def test_each_figure_stands_beside_its_target_with_a_verdict() -> None:
     assert _row(rows, "worker as % of raw")[1:] == ("50.0 %", ">= 40 %", "ok")
     assert _row(rows, "latency at 12,500 ev/s, mix")[2:] == ("p99 < 250 ms", "ok")
     assert _row(rows, "memory per lead, memory:// 100,000")[3] == "ok"
-    recovery = _row(rows, "recovery of 1,000,000 leads, restart")
+    recovery = _row(rows, "recovery of 1,000,000 leads, memory://")
     assert recovery[1].startswith("recovered 75.0 s") and recovery[3] == "MISSED"
     assert _row(rows, "memory run")[3] == "ERROR"
 
