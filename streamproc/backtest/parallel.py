@@ -24,10 +24,10 @@ from typing import Any
 
 from aiokafka.partitioner import DefaultPartitioner
 
+from streamproc import collector
 from streamproc.backtest.engine import Replay, ReplayPair
 from streamproc.backtest.result import DivergentLead, ReplayResult
 from streamproc.backtest.shares import read_share
-from streamproc.collector import collect_less_often
 from streamproc.domain.definition import Definition
 
 PROGRESS_EVERY_EVENTS = 5_000
@@ -215,7 +215,7 @@ def _replay_share(parent: Connection, share: _Share) -> None:
     """A process's work: replay its partitions, report progress, wait for the end of history
     from the parent, send the results. Any failure is sent as a traceback."""
     try:
-        collect_less_often()
+        collector.collect_less_often()
         parent.send(("result", *_replay_owned(parent, share)))
     except BaseException:
         parent.send(("error", traceback.format_exc()))
@@ -248,6 +248,8 @@ def _replay_owned(
         replays[partition].apply(event)
         if count % PROGRESS_EVERY_EVENTS == 0:
             parent.send(("progress", count, progress.done, progress.total))
+            if count % collector.SETTLE_EVERY_EVENTS == 0:
+                collector.settle_long_lived()
     parent.send(("progress", count, progress.done, progress.total))
     clocks = [clock for replay in replays.values() if (clock := replay.clock_ms) is not None]
     parent.send(("clock", max(clocks) if clocks else None))
