@@ -1,9 +1,10 @@
-"""Python's garbage collector paced for streaming: fewer young-generation collections.
+"""Python's garbage collector paced for streaming: fewer collections, or none in a replay.
 
 The worker and a replay allocate millions of short-lived objects (events, states, outputs)
-and make few reference cycles; what they keep long (the tables) is bytes, which the collector
-does not track. At the default pace, a collection every 700 allocations, the collector cost
-about a tenth of a replay (py-spy) and measurably slowed the worker (`make bench`).
+and make few reference cycles. What the worker keeps long (the tables) is bytes, which the
+collector does not track; at the default pace, a collection every 700 allocations, the
+collector measurably slowed it (`make bench`), so it collects less often. A replay keeps its
+lead states as objects and makes no cycles at all, so it does not collect.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from contextlib import contextmanager
 
 YOUNG_THRESHOLD = 50_000
 """Allocations between two collections of the youngest generation."""
-SETTLE_EVERY_EVENTS = 250_000
-"""How often a replay process takes what it holds out of the collector's reach."""
 
 
 def collect_less_often() -> None:
@@ -34,9 +33,16 @@ def collecting_less_often() -> Iterator[None]:
         gc.set_threshold(*before)
 
 
-def settle_long_lived() -> None:
-    """Take every object alive now out of the collector's reach (`gc.freeze`), for a process
-    that keeps millions of them to its end: a replay's lead states. Without it each full
-    collection walks them all again. They are still freed when nothing refers to them (a
-    state replaced by its next one); only reference cycles among them would stay."""
-    gc.freeze()
+@contextmanager
+def not_collecting() -> Iterator[None]:
+    """No collection for the duration of a `with` block: a replay. Replaying makes no
+    reference cycles (a test checks), so reference counting frees whatever it drops, and the
+    collector would only walk the millions of lead states a replay keeps, again and again:
+    about a tenth of a replay's CPU at a million events (gc.callbacks)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()

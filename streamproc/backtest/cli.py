@@ -20,7 +20,7 @@ from streamproc.backtest.render import comparison_to_json, render_comparison, re
 from streamproc.backtest.report import compare, summarize
 from streamproc.backtest.result import DivergentLead
 from streamproc.backtest.sources import ReadProgress, SourceError, jsonl_files, read_jsonl
-from streamproc.collector import SETTLE_EVERY_EVENTS, collecting_less_often, settle_long_lived
+from streamproc.collector import collecting_less_often, not_collecting
 from streamproc.definitions import DefinitionError, load_definition
 from streamproc.domain.definition import Definition
 from streamproc.domain.events import InputEvent
@@ -42,15 +42,6 @@ def _with_progress(events: Iterator[InputEvent], progress: ReadProgress) -> Iter
             click.echo(f"\rreplayed {count:,} events{share}, {rate:,.0f}/s", err=True, nl=False)
     if time.monotonic() - started >= PROGRESS_EVERY_SECONDS:
         click.echo(f"\rreplayed {count:,} events in {time.monotonic() - started:.1f} s", err=True)
-
-
-def _settling(events: Iterator[InputEvent]) -> Iterator[InputEvent]:
-    """Pass events through, taking the replay's long-lived states out of the collector's
-    reach now and then (`collector.settle_long_lived`)."""
-    for count, event in enumerate(events, start=1):
-        yield event
-        if count % SETTLE_EVERY_EVENTS == 0:
-            settle_long_lived()
 
 
 class _ProgressLine:
@@ -158,8 +149,8 @@ def _in_this_process(
     definitions: list[Definition],
     partitions: int,
 ) -> Outcome:
-    history = _settling(_with_progress(events, progress))
-    with collecting_less_often():
+    history = _with_progress(events, progress)
+    with not_collecting():
         if len(definitions) == 1:
             results = [replay(history, definitions[0], partitions)]
             divergent: list[DivergentLead] = []

@@ -215,8 +215,8 @@ def _replay_share(parent: Connection, share: _Share) -> None:
     """A process's work: replay its partitions, report progress, wait for the end of history
     from the parent, send the results. Any failure is sent as a traceback."""
     try:
-        collector.collect_less_often()
-        parent.send(("result", *_replay_owned(parent, share)))
+        with collector.not_collecting():
+            parent.send(("result", *_replay_owned(parent, share)))
     except BaseException:
         parent.send(("error", traceback.format_exc()))
         os._exit(1)
@@ -248,8 +248,6 @@ def _replay_owned(
         replays[partition].apply(event)
         if count % PROGRESS_EVERY_EVENTS == 0:
             parent.send(("progress", count, progress.done, progress.total))
-            if count % collector.SETTLE_EVERY_EVENTS == 0:
-                collector.settle_long_lived()
     parent.send(("progress", count, progress.done, progress.total))
     clocks = [clock for replay in replays.values() if (clock := replay.clock_ms) is not None]
     parent.send(("clock", max(clocks) if clocks else None))

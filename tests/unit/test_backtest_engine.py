@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import heapq
 import os
 from datetime import timedelta
@@ -20,6 +21,7 @@ from streamproc.backtest.render import comparison_to_json, to_json
 from streamproc.backtest.report import compare, summarize
 from streamproc.backtest.sources import in_event_time_order, read_jsonl
 from streamproc.cli import main
+from streamproc.collector import not_collecting
 from streamproc.definitions import load_definition
 from streamproc.definitions.loader import parse_definition
 from streamproc.domain.definition import Definition
@@ -193,6 +195,19 @@ def test_a_replay_split_by_partition_over_processes_reports_the_same_figures(
     assert _figures(split) == _figures(whole)
     assert split.results[0].breaches and split.results[0].stage_changes
     assert seen[-1].done == seen[-1].total and seen[-1].events == whole.results[0].events
+
+
+def test_replaying_makes_no_reference_cycles_so_it_can_run_without_the_collector(
+    generated: Path,
+) -> None:
+    """Replays run with the collector off (`collector.not_collecting`): whatever they drop
+    must be freed by reference counting alone, or a long replay would leak."""
+    default, acme = load_definition("default"), load_definition("acme")
+    _in_one_process(generated, default, acme)  # warm: first-use caches may build cycles
+    gc.collect()
+    with not_collecting():
+        _in_one_process(generated, default, acme)
+        assert gc.collect() == 0
 
 
 def test_a_comparison_split_by_partition_lists_the_same_divergent_leads(generated: Path) -> None:
