@@ -12,8 +12,6 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Iterator, Sequence
 
-from aiokafka.partitioner import DefaultPartitioner
-
 from streamproc.backtest.result import Crossing, DivergentLead, LeadSummary, ReplayResult
 from streamproc.domain.definition import Definition
 from streamproc.domain.events import (
@@ -29,8 +27,7 @@ from streamproc.domain.lead import Decision, decide
 from streamproc.domain.lifecycle import DomainError
 from streamproc.domain.scoring import Evaluation, score_lead
 from streamproc.domain.state import LeadState, Rotation, from_ms, to_ms
-
-_partitioner = DefaultPartitioner()
+from streamproc.streaming.topics import partition_for
 
 
 class Replay:
@@ -38,7 +35,7 @@ class Replay:
 
     def __init__(self, definition: Definition, partitions: int = 4) -> None:
         self.definition = definition
-        self.partitions = list(range(partitions))
+        self.partitions = partitions
         self.states: dict[str, LeadState] = {}
         self.rotations: dict[int, Rotation] = {}
         self.result = ReplayResult(definition)
@@ -103,7 +100,7 @@ class Replay:
     def _partition(self, lead_id: str) -> int:
         partition = self._partition_of.get(lead_id)
         if partition is None:
-            partition = _partitioner(lead_id.encode(), self.partitions, self.partitions)
+            partition = partition_for(lead_id.encode(), self.partitions)
             self._partition_of[lead_id] = partition
         return partition
 

@@ -22,13 +22,12 @@ from multiprocessing.process import BaseProcess
 from pathlib import Path
 from typing import Any
 
-from aiokafka.partitioner import DefaultPartitioner
-
 from streamproc import collector
 from streamproc.backtest.engine import Replay, ReplayPair
 from streamproc.backtest.result import DivergentLead, ReplayResult
 from streamproc.backtest.shares import read_share
 from streamproc.domain.definition import Definition
+from streamproc.streaming.topics import partition_for
 
 PROGRESS_EVERY_EVENTS = 5_000
 
@@ -228,11 +227,9 @@ def _replay_owned(
     parent: Connection, share: _Share
 ) -> tuple[list[list[ReplayResult]], list[DivergentLead], int]:
     definitions, partitions, owned = share.definitions, share.partitions, share.owned
-    partitioner, every = DefaultPartitioner(), list(range(partitions))
 
     def partition_of(lead_id: str) -> int:  # once per lead: the reader remembers it
-        partition: int = partitioner(lead_id.encode(), every, every)
-        return partition
+        return partition_for(lead_id.encode(), partitions)
 
     events, progress = read_share(share.path, owned, partition_of, share.counts_unowned)
     replays: dict[int, Replay | ReplayPair] = {

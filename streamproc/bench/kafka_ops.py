@@ -10,18 +10,13 @@ from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.partitioner import murmur2
+
+from streamproc.streaming.topics import partition_for
 
 BATCH_BYTES = 256 * 1024
 PROGRESS_EVERY = 5.0
 """Seconds between progress lines of a long wait."""
 Progress = Callable[[str], None]
-
-
-def partition_for(key: bytes, partitions: int) -> int:
-    """The partition Kafka's default partitioner (and aiokafka's) gives a key: murmur2."""
-    hashed: int = murmur2(key)
-    return (hashed & 0x7FFFFFFF) % partitions
 
 
 def producer(bootstrap: str, linger_ms: int = 5) -> AIOKafkaProducer:

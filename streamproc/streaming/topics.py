@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.partitioner import murmur2
 
 from streamproc.domain.events import (
     INPUT_EVENTS,
@@ -60,3 +61,10 @@ async def ensure_topics(settings: Settings) -> None:
             )
     finally:
         await admin.close()
+
+
+def partition_for(key: bytes, partitions: int) -> int:
+    """The partition Kafka's default partitioner (and aiokafka's) gives a key: murmur2. A
+    lead's events all land in the partition of its id, whose worker owns the lead."""
+    hashed: int = murmur2(key)
+    return (hashed & 0x7FFFFFFF) % partitions

@@ -7,7 +7,6 @@ import math
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
-from streamproc.bench.kafka_ops import partition_for
 from streamproc.bench.profile import summarize
 from streamproc.bench.stats import (
     by_second,
@@ -18,6 +17,7 @@ from streamproc.bench.stats import (
     steady_rate,
     summarize_latencies,
 )
+from streamproc.streaming.topics import partition_for
 
 
 @pytest.mark.parametrize(
