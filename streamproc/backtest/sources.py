@@ -1,7 +1,7 @@
 """Histories to replay: JSON Lines files (or a directory of them), or Kafka's input topics.
 
-Each source yields events close to event-time order; `in_event_time_order` puts them in
-order with a bounded buffer, so memory does not grow with the length of the history. An event
+Each source yields events close to event-time order; `merged` puts them in order with a
+bounded buffer per source, so memory does not grow with the length of the history. An event
 later than the buffer can absorb is still replayed, late, as the worker would have seen it.
 """
 
@@ -80,14 +80,6 @@ def time_ordered_entries(
             yield heapq.heappushpop(held, entry)
     while held:
         yield heapq.heappop(held)
-
-
-def in_event_time_order(
-    events: Iterable[InputEvent], buffer: int = REORDER_BUFFER
-) -> Iterator[InputEvent]:
-    """Events in event-time order, as far as `buffer` held-back events can restore it."""
-    for entry in time_ordered_entries(events, None, buffer):
-        yield entry[3]
 
 
 def merged(

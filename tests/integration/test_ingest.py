@@ -12,7 +12,7 @@ import aiohttp
 import pytest
 
 from streamproc.backtest.engine import Replay
-from streamproc.backtest.sources import in_event_time_order
+from streamproc.backtest.sources import merged
 from streamproc.definitions import load_definition
 from streamproc.domain.state import LeadState
 from streamproc.settings import Settings
@@ -80,7 +80,7 @@ async def test_joins_leaves_and_a_kill_keep_the_state_and_outputs_of_a_clean_rep
 
     definition = load_definition("default")
     clean = Replay(definition, first.partitions)
-    for event in in_event_time_order(event for _, event in history):
+    for event in merged([[event for _, event in history]]):
         clean.apply(event)
     stored = await latest_values(first, f"{first.topic(first.app_id)}-lead-states-changelog")
     states = {key.decode(): LeadState.model_validate_json(value) for key, value in stored.items()}

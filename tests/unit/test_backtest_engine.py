@@ -19,7 +19,7 @@ from streamproc.backtest.engine import replay, replay_both
 from streamproc.backtest.parallel import Outcome, Progress, ReplayProcessError, replay_partitions
 from streamproc.backtest.render import comparison_to_json, to_json
 from streamproc.backtest.report import compare, summarize
-from streamproc.backtest.sources import in_event_time_order, read_jsonl
+from streamproc.backtest.sources import merged, read_jsonl
 from streamproc.cli import main
 from streamproc.collector import not_collecting
 from streamproc.definitions import load_definition
@@ -56,7 +56,7 @@ def history() -> list[InputEvent]:
 
 
 def test_compare_lists_exactly_the_leads_between_two_thresholds() -> None:
-    low, high, divergent = replay_both(in_event_time_order(history()), acme_with(60), acme_with(65))  # type: ignore[arg-type]
+    low, high, divergent = replay_both(merged([history()]), acme_with(60), acme_with(65))  # type: ignore[arg-type]
     assert {c.event.lead_id for c in low.crossings} == {"pricing-63", "roi-70", "demo-80"}
     assert {c.event.lead_id for c in high.crossings} == {"roi-70", "demo-80"}
     [lead] = divergent
@@ -143,7 +143,7 @@ def test_reordering_releases_the_earliest_held_event_each_time(
         if len(held) > buffer:
             expected.append(heapq.heappop(held)[2])
     expected += [heapq.heappop(held)[2] for _ in range(len(held))]
-    assert list(in_event_time_order(events, buffer)) == expected
+    assert list(merged([events], buffer)) == expected
 
 
 def test_the_first_and_last_event_times_are_exact_below_a_millisecond() -> None:
