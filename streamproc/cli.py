@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import NoReturn
 
 import click
+from pydantic import ValidationError
 
 from streamproc.backtest.cli import backtest
 from streamproc.contract import write_schemas
@@ -41,12 +42,23 @@ def worker() -> None:
     Configured by STREAMPROC_* environment variables (see the README).
     """
     import faust
+    import mode.loop
 
     from streamproc.collector import collect_less_often
     from streamproc.streaming.app import create_app
     from streamproc.streaming.topics import TopicError, ensure_topics
 
-    settings = Settings()
+    try:
+        settings = Settings()
+    except ValidationError as error:
+        _fail(f"a STREAMPROC_* setting is wrong: {error}")
+    if settings.event_loop == "uvloop":
+        # Before any loop exists: Faust's worker and `ensure_topics` both get theirs from the
+        # policy this installs (what `faust worker --loop uvloop` does).
+        try:
+            mode.loop.use("uvloop")
+        except ImportError:
+            _fail("uvloop is not installed here; set STREAMPROC_EVENT_LOOP=asyncio")
     try:
         pipeline = create_app(settings)  # loads and checks the definitions first
     except DefinitionError as error:
