@@ -41,6 +41,8 @@ RAW: dict[str, Any] = {
     "key_serializer": "raw",
     "value_serializer": "raw",
 }
+PRODUCER_BATCH_BYTES = 1_000_000
+"""At most Faust's request size (1,000,000 bytes) and the broker's default message size."""
 AGENT_BATCH = 2000
 AGENT_WAIT = 0.05
 """The agent hands over up to AGENT_BATCH messages, or what came within AGENT_WAIT seconds:
@@ -77,6 +79,9 @@ def _faust_app(settings: Settings) -> faust.App:
         # No linger: the ingest loop sends a batch's records together and then waits for
         # them; waiting longer only delays every batch (p99 342 -> 234 ms at 1.9k events/s).
         producer_linger=0.0,
+        # A batch's changelog records fill whole Kafka batches: at the default 16 KB, sending
+        # 2,300 records of 770 bytes took 170-330 ms, at 1 MB 70 ms (measured on this machine).
+        producer_max_batch_size=PRODUCER_BATCH_BYTES,
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=settings.session_timeout / 10,
         autodiscover=False,
