@@ -24,7 +24,7 @@ from streamproc.domain.state import to_ms
 from streamproc.settings import Settings
 from streamproc.streaming.codec import TICKS_TOPIC, encode
 from streamproc.streaming.ingest import Ingest
-from streamproc.streaming.lead_batch import LeadBatch, Outcome
+from streamproc.streaming.lead_batch import DecodedStates, LeadBatch, Outcome
 from streamproc.streaming.lead_store import Tables, lead_tables
 from streamproc.streaming.sla_timer import SlaTimer
 from streamproc.web.ingest import add_ingest_view
@@ -103,10 +103,19 @@ def create_app(settings: Settings, definition: Definition | None = None) -> Pipe
 
     sla_timer = SlaTimer(send_tick, started_ms=to_ms(datetime.now(UTC)))
 
+    decoded, shadow_decoded = DecodedStates(), DecodedStates()
+
     def new_batch() -> LeadBatch:
         grace_ms = round(settings.action_grace * 1000)
         return LeadBatch(
-            tables, definition, sla_timer.clocks, shadow, grace_ms, len(settings.topic_prefix)
+            tables,
+            definition,
+            sla_timer.clocks,
+            shadow,
+            grace_ms,
+            len(settings.topic_prefix),
+            decoded=decoded,
+            shadow_decoded=shadow_decoded,
         )
 
     ingest = Ingest(settings, lambda: app.producer, new_batch)

@@ -170,3 +170,18 @@ async def test_nothing_is_stored_when_the_broker_does_not_acknowledge(
     assert [c["to_stage"] for c in harness.sent_to("lead-stage-changes")] == ["lead", "lead"]
     state = LeadState.model_validate_json(harness.pipeline.tables.lead_states[b"N1"])
     assert state.transitions == 1
+
+
+async def test_a_state_the_table_got_from_elsewhere_is_the_one_the_next_batch_applies_to(
+    harness: IngestHarness,
+) -> None:
+    # Batches reuse the states they decoded or wrote, but only while the table holds them:
+    # after a recovery (here: another worker's state for the lead) the table's state counts.
+    await put_event(harness, "lead-profiles", good_fit("R1", at()))
+    table = harness.pipeline.tables.lead_states
+    ours = LeadState.model_validate_json(table[b"R1"])
+    theirs = ours.evolve(crossings=3)
+    table.data[b"R1"] = encode(theirs)  # as recovery writes it: to the store
+    await put_event(harness, "page-visits", visit("R1", at(1)))
+    after = LeadState.model_validate_json(table[b"R1"])
+    assert after.crossings == 3 and len(after.countable_hits) > len(ours.countable_hits)
