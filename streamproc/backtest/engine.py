@@ -12,7 +12,13 @@ from __future__ import annotations
 import heapq
 from collections.abc import Iterable, Iterator, Sequence
 
-from streamproc.backtest.result import Crossing, DivergentLead, LeadSummary, ReplayResult
+from streamproc.backtest.result import (
+    Crossing,
+    DivergentLead,
+    LeadSummary,
+    ReplayResult,
+    StageStep,
+)
 from streamproc.domain.definition import Definition
 from streamproc.domain.events import (
     ClockTicked,
@@ -126,7 +132,7 @@ class Replay:
                 source = _text(decision.state.profile.get("source"))
                 result.crossings.append(Crossing(output, source))
             elif isinstance(output, StageChanged):
-                result.stage_changes.append(output)
+                result.stage_changes.append(StageStep.of(output))
             elif isinstance(output, SlaBreached):
                 result.breaches.append(output)
             elif isinstance(output, LeadRouted):

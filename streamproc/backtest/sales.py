@@ -12,8 +12,8 @@ from statistics import median
 from typing import cast
 
 from streamproc.backtest.figures import NO_SOURCE, Bands, Count, Rate, ranked, rate, source_of
-from streamproc.backtest.result import Crossing, ReplayResult
-from streamproc.domain.events import Lane, Stage, StageChanged
+from streamproc.backtest.result import Crossing, ReplayResult, StageStep
+from streamproc.domain.events import Lane, Stage
 from streamproc.domain.lifecycle import TRANSITIONS
 from streamproc.domain.sla import OWED_ON_ENTRY
 
@@ -29,7 +29,7 @@ RECYCLED_BY = {
 """The action that recycles a lead from each stage, read from the stage table:
 mql -> reject, sal and sql -> disqualify, opportunity -> close_lost."""
 _HOUR = timedelta(hours=1)
-History = Mapping[str, Sequence[StageChanged]]
+History = Mapping[str, Sequence[StageStep]]
 """Each lead's stage changes in event-time order."""
 
 
@@ -105,7 +105,7 @@ def sales_figures(
     stage change reaches a stage only a rep's action reaches (NO_SALES)."""
     if not any(change.to_stage in SALES_STAGES for change in result.stage_changes):
         return None
-    history: dict[str, list[StageChanged]] = defaultdict(list)
+    history: dict[str, list[StageStep]] = defaultdict(list)
     # A stable sort: changes at the same instant keep the order the replay published them in.
     for change in sorted(result.stage_changes, key=lambda change: change.occurred_at):
         history[change.lead_id].append(change)
@@ -153,7 +153,7 @@ def _funnel(
     )
 
 
-def _rejections(changes: Iterable[StageChanged]) -> tuple[Rejections, ...]:
+def _rejections(changes: Iterable[StageStep]) -> tuple[Rejections, ...]:
     reasons: dict[str, Counter[str]] = defaultdict(Counter)
     for change in changes:
         if change.to_stage is Stage.RECYCLED:

@@ -17,6 +17,7 @@ from streamproc.backtest.result import (
     DivergentLead,
     LeadSummary,
     ReplayResult,
+    StageStep,
 )
 from streamproc.backtest.sales import NO_SALES, Funnel, Rejections, SlaCompliance, StageTime
 from streamproc.definitions import load_definition
@@ -26,7 +27,6 @@ from streamproc.domain.events import (
     Score,
     SlaBreached,
     Stage,
-    StageChanged,
 )
 from streamproc.domain.scoring import Evaluation
 
@@ -63,17 +63,9 @@ def crossed(lead: str, hours: float, total: float, crossing: int = 1) -> MqlCros
 
 def changed(
     lead: str, at: datetime | float, before: Stage, after: Stage, reason: str | None = None
-) -> StageChanged:
-    return StageChanged(
-        event_id=f"stage-{lead}-{after}-{at}",
-        lead_id=lead,
-        occurred_at=h(at) if isinstance(at, float | int) else at,
-        from_stage=before,
-        to_stage=after,
-        cause_event_id="evt",
-        reason_code=reason,
-        actor="system" if after in (Stage.LEAD, Stage.MQL) else "rep-ava",
-    )
+) -> StageStep:
+    occurred_at = h(at) if isinstance(at, float | int) else at
+    return StageStep(f"stage-{lead}-{after}-{at}", lead, before, after, occurred_at, reason)
 
 
 def breached(lead: str, sla: str, stage: Stage, started: float, detected: float) -> SlaBreached:
