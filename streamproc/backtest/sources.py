@@ -7,7 +7,9 @@ later than the buffer can absorb is still replayed, late, as the worker would ha
 
 from __future__ import annotations
 
+import bisect
 import heapq
+from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -71,15 +73,19 @@ def time_ordered_entries(
 ) -> Iterator[Entry]:
     """One source's events as entries in event-time order, as far as `buffer` held-back
     events can restore it."""
-    held: list[Entry] = []
+    # Held in order. A history is nearly in order already, so most entries go at the end
+    # (one comparison, where a heap of 10,000 touched 14 entries scattered in memory); an
+    # early one is inserted in its place.
+    held: deque[Entry] = deque()
     for position, event in enumerate(events):
         entry = (event.occurred_ms, tag, position, event)
-        if len(held) < buffer:
-            heapq.heappush(held, entry)
-        else:  # push, then release the earliest: one sift instead of two
-            yield heapq.heappushpop(held, entry)
-    while held:
-        yield heapq.heappop(held)
+        if not held or entry > held[-1]:
+            held.append(entry)
+        else:
+            bisect.insort(held, entry)
+        if len(held) > buffer:
+            yield held.popleft()
+    yield from held
 
 
 def merged(
