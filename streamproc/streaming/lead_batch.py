@@ -7,6 +7,7 @@ performed, so the caller can acknowledge them before it commits the batch's offs
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -93,7 +94,7 @@ class DecodedStates:
 
     def __init__(self, kept: int = DECODED_KEPT) -> None:
         self._kept = kept
-        self._known: dict[bytes, tuple[bytes, LeadState]] = {}
+        self._known: OrderedDict[bytes, tuple[bytes, LeadState]] = OrderedDict()
 
     def decode(self, key: bytes, stored: bytes) -> LeadState:
         known = self._known.get(key)
@@ -106,9 +107,10 @@ class DecodedStates:
     def remember(self, key: bytes, stored: bytes, state: LeadState) -> None:
         """Keep `state` as the newest; past the bound, forget the one written longest ago."""
         known = self._known
-        if known.pop(key, None) is None and len(known) >= self._kept:
-            del known[next(iter(known))]  # dicts keep insertion order: the oldest is first
         known[key] = (stored, state)
+        known.move_to_end(key)
+        if len(known) > self._kept:
+            known.popitem(last=False)
 
     def __len__(self) -> int:
         return len(self._known)
