@@ -41,8 +41,6 @@ RAW: dict[str, Any] = {
     "key_serializer": "raw",
     "value_serializer": "raw",
 }
-PRODUCER_BATCH_BYTES = 1_000_000
-"""At most Faust's request size (1,000,000 bytes) and the broker's default message size."""
 AGENT_BATCH = 2000
 AGENT_WAIT = 0.05
 """The agent hands over up to AGENT_BATCH messages, or what came within AGENT_WAIT seconds:
@@ -76,12 +74,6 @@ def _faust_app(settings: Settings) -> faust.App:
         web_host=settings.web_host,
         web_port=settings.web_port,
         consumer_auto_offset_reset="earliest",
-        # No linger: the ingest loop sends a batch's records together and then waits for
-        # them; waiting longer only delays every batch (p99 342 -> 234 ms at 1.9k events/s).
-        producer_linger=0.0,
-        # A batch's changelog records fill whole Kafka batches: at the default 16 KB, sending
-        # 2,300 records of 770 bytes took 170-330 ms, at 1 MB 70 ms (measured on this machine).
-        producer_max_batch_size=PRODUCER_BATCH_BYTES,
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=settings.session_timeout / 10,
         autodiscover=False,
@@ -118,7 +110,7 @@ def create_app(settings: Settings, definition: Definition | None = None) -> Pipe
             shadow_decoded=shadow_decoded,
         )
 
-    ingest = Ingest(settings, lambda: app.producer, new_batch)
+    ingest = Ingest(settings, new_batch)
 
     async def hand_over(stream: Any) -> AsyncIterator[Outcome]:
         """Hand the ticks to the ingest loop, the one writer of lead state; Faust commits

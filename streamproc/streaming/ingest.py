@@ -32,10 +32,10 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaConsumer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 
 from streamproc.settings import Settings
-from streamproc.streaming.durable import Producer, make_durable
+from streamproc.streaming.durable import BATCH_BYTES, Producer, make_durable
 from streamproc.streaming.lead_batch import LeadBatch, Outcome, Record
 from streamproc.streaming.topics import INPUT_TOPICS
 
@@ -122,16 +122,12 @@ class _Handover:
 class Ingest:
     """Reads the owned partitions of `BATCHED_TOPICS` and the agent's hand-overs in batches."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        producer: Callable[[], Producer],
-        new_batch: Callable[[], LeadBatch],
-    ) -> None:
+    def __init__(self, settings: Settings, new_batch: Callable[[], LeadBatch]) -> None:
         self._settings = settings
-        self.producer_of = producer
-        """Where the batch's records go: Faust's producer (tests give their own)."""
         self._new_batch = new_batch
+        self._producer: Producer | None = None
+        self.producer_of: Callable[[], Producer] = self._own_producer
+        """Where the batch's records go: the loop's own producer (tests give theirs)."""
         self._consumer: AIOKafkaConsumer | None = None
         self._handovers: list[_Handover] = []
         self._arrived = asyncio.Event()
@@ -147,6 +143,11 @@ class Ingest:
     @property
     def group_id(self) -> str:
         return worker_groups(self._settings)[1]
+
+    def _own_producer(self) -> Producer:
+        if self._producer is None:
+            raise IngestError("the ingest loop has not started: it has no producer yet")
+        return self._producer
 
     async def submit(self, records: Sequence[Record]) -> list[Outcome]:
         """Apply `records` (read by an agent) in the next batch; return once they are durable."""
@@ -165,6 +166,16 @@ class Ingest:
             auto_offset_reset="earliest",
             max_partition_fetch_bytes=4 * 1024 * 1024,
         )
+        # Its own producer, to send a batch's records in whole Kafka batches (`durable`).
+        producer = AIOKafkaProducer(
+            bootstrap_servers=self._settings.bootstrap_servers,
+            client_id=self.group_id,
+            acks="all",
+            linger_ms=0,
+            max_batch_size=BATCH_BYTES,
+        )
+        await producer.start()
+        self._producer = producer
         await consumer.start()
         # Assigned once, for the worker's life: every partition of the batched topics, paused
         # unless Faust gave it to us. (Reassigning at each rebalance raced aiokafka's
@@ -182,6 +193,7 @@ class Ingest:
                     await self._process(fetched, handovers, assignment)
         finally:
             await consumer.stop()
+            await producer.stop()
 
     async def _fetch(self) -> list[ConsumerRecord[bytes, bytes]]:
         consumer = self._consumer

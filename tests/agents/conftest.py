@@ -31,32 +31,49 @@ class InputRecord:
 
 
 @dataclass
+class CapturingBatch:
+    """aiokafka's batch builder, holding at most `room` records."""
+
+    room: int
+    records: list[tuple[bytes | None, bytes | None]] = field(default_factory=list)
+
+    def append(self, *, key: bytes | None, value: bytes | None, timestamp: int | None) -> Any:
+        if len(self.records) >= self.room:
+            return None
+        self.records.append((key, value))
+        return len(self.records) - 1
+
+
+@dataclass
 class CapturingProducer:
-    """Faust's producer as the ingest loop uses it: records kept, each acknowledged at once
-    with the next offset of its partition, or failed with `failure` when one is set."""
+    """aiokafka's producer as the ingest loop uses it: records kept, each batch acknowledged
+    at once with the next offsets of its partition, or failed with `failure` when one is
+    set. Batches hold `batch_room` records, so that tests see full ones too."""
 
     sent: list[tuple[str, bytes | None, bytes | None, int | None]] = field(default_factory=list)
     failure: Exception | None = None
-    _offsets: dict[tuple[str, int | None], int] = field(default_factory=lambda: defaultdict(int))
+    batch_room: int = 3
+    partitions: int = 4
+    _offsets: dict[tuple[str, int], int] = field(default_factory=lambda: defaultdict(int))
 
-    async def send(
-        self,
-        topic: str,
-        key: bytes | None,
-        value: bytes | None,
-        partition: int | None,
-        timestamp: float | None,
-        headers: Any,
+    def create_batch(self) -> CapturingBatch:
+        return CapturingBatch(self.batch_room)
+
+    async def send_batch(
+        self, batch: CapturingBatch, topic: str, *, partition: int
     ) -> asyncio.Future[Any]:
-        self.sent.append((topic, key, value, partition))
+        self.sent.extend((topic, key, value, partition) for key, value in batch.records)
         ack: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         if self.failure is not None:
             ack.set_exception(self.failure)
             return ack
         offset = self._offsets[(topic, partition)]
-        self._offsets[(topic, partition)] = offset + 1
+        self._offsets[(topic, partition)] = offset + len(batch.records)
         ack.set_result(SimpleNamespace(offset=offset))
         return ack
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        return set(range(self.partitions))
 
 
 @dataclass
