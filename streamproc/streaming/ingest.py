@@ -174,26 +174,21 @@ class Ingest:
             linger_ms=0,
             max_batch_size=BATCH_BYTES,
         )
-        await producer.start()
-        self._producer = producer
-        await consumer.start()
-        # Assigned once, for the worker's life: every partition of the batched topics, paused
-        # unless Faust gave it to us. (Reassigning at each rebalance raced aiokafka's
-        # coordinator task into an AssertionError.)
-        consumer.assign(self._all_partitions())
-        consumer.pause(*self._all_partitions())
-        self._consumer = consumer
-        await self.read_partitions(self.partitions, self.stops)
-        try:
+        async with producer, consumer:  # started in this order, stopped in the reverse
+            self._producer = producer
+            # Assigned once, for the worker's life: every partition of the batched topics,
+            # paused unless Faust gave it to us. (Reassigning at each rebalance raced
+            # aiokafka's coordinator task into an AssertionError.)
+            consumer.assign(self._all_partitions())
+            consumer.pause(*self._all_partitions())
+            self._consumer = consumer
+            await self.read_partitions(self.partitions, self.stops)
             while True:
                 assignment = self._assignments
                 fetched = await self._fetch()
                 handovers, self._handovers = self._handovers, []
                 if fetched or handovers:
                     await self._process(fetched, handovers, assignment)
-        finally:
-            await consumer.stop()
-            await producer.stop()
 
     async def _fetch(self) -> list[ConsumerRecord[bytes, bytes]]:
         consumer = self._consumer
