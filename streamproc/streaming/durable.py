@@ -123,16 +123,12 @@ async def make_durable(
     # Outputs first: on a cluster their partitions and the changelog's have different
     # leaders, and a crash between two landings must never leave a state that says an event
     # was applied without the outputs it made (a replay would skip it as a duplicate).
-    partitions = {
-        topic: len(await producer.partitions_for(topic))
-        for topic in {topic_name(item.topic) for item in publications}
-    }
-    outputs = []
-    for item in publications:
-        topic = topic_name(item.topic)
-        outputs.append(
-            Outgoing(topic, partition_for(item.key, partitions[topic]), item.key, item.value)
-        )
+    topics = [topic_name(item.topic) for item in publications]
+    partitions = {topic: len(await producer.partitions_for(topic)) for topic in set(topics)}
+    outputs = [
+        Outgoing(topic, partition_for(item.key, partitions[topic]), item.key, item.value)
+        for topic, item in zip(topics, publications, strict=True)
+    ]
     await send_in_batches(producer, outputs)
     changelogs = [_changelog_of(write) for write in writes]
     offsets = await send_in_batches(
