@@ -125,16 +125,12 @@ def _act(run: Transitions, action: SalesActionTaken, at_ms: int) -> None:
         _cross_mql(run, action, at_ms)
 
 
-def _park(
-    run: Transitions, action: SalesActionTaken, arrival: Arrival, error: DisallowedActionError
-) -> None:
-    if len(run.state.parked) >= PARKED_AT_MOST:
-        raise error
+def _park(run: Transitions, action: SalesActionTaken, arrival: Arrival, reason: str) -> None:
     waiting = ParkedAction(
         action=action,
         origin=dict(arrival.origin),
         expires_ms=arrival.received_ms + arrival.grace_ms,
-        reason=str(error),
+        reason=reason,
     )
     run.state = run.state.evolve(parked=(*run.state.parked, waiting))
 
@@ -204,7 +200,12 @@ def decide(
         try:
             _act(run, event, at_ms)
         except DisallowedActionError as error:
-            _park(run, event, arrival or Arrival(received_ms=at_ms), error)
+            if len(run.state.parked) >= PARKED_AT_MOST:
+                # Re-raised here, not from a function given the error: a frame that raises
+                # an exception held in its own variable makes a reference cycle, which only
+                # the collector frees, with all the worker's batch its traceback reaches.
+                raise
+            _park(run, event, arrival or Arrival(received_ms=at_ms), str(error))
     else:
         run.state, may_rise = take_in(run.state, event, signals, at_ms, definition)
         if run.state.stage is Stage.VISITOR and "email" in run.state.profile:
