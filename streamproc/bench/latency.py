@@ -2,9 +2,19 @@
 
 Probes are first profiles (with an email) of new leads: each makes exactly one visitor->lead
 stage change whose `cause_event_id` is the probe's `event_id`. Either every offered event is
-a probe, or one in `PROBE_EVERY` is and the rest is the throughput mix (fresh event ids, the
-same leads), so that the load is the mix at the offered rate. Latency is the output's receipt
-by a plain consumer minus the probe's hand-over to the producer (no linger).
+a probe, or one in `PROBE_EVERY` is and the rest is the throughput mix over the leads the
+worker knows (fresh event ids, profiles that update), so that the load is the traffic whose
+capacity the throughput phase measured. Latency is the output's receipt by a plain consumer
+minus the probe's hand-over to the producer.
+
+Probes are few because a new lead costs the worker 3-4 times an event of a known one: at one
+in ten, and with every known lead sent a new first profile, the load at "half capacity"
+was more than the worker's capacity for its first 10-15 seconds (per-batch CPU time logged
+in a throwaway build), and the latency measured that backlog.
+
+The load goes out every `TICK_S` as one Kafka batch per partition (`kafka_ops.Batches`), as
+a producer lingering that long would: a record costs about 11 µs that way against 30 µs
+through `send`, CPU that the bench would otherwise take from the worker on 2 cores.
 """
 
 from __future__ import annotations
@@ -18,13 +28,15 @@ import orjson
 from aiokafka import AIOKafkaConsumer
 
 from streamproc.bench.context import Bench
-from streamproc.bench.kafka_ops import partitions_of, producer
+from streamproc.bench.kafka_ops import Batches, partitions_of, producer
 from streamproc.bench.stats import by_second, rate, summarize_latencies
 from streamproc.bench.workload import Message, encode_event, profile_fields
 from streamproc.streaming.topics import INPUT_TOPICS
 from streamproc.worker_process import WorkerProcess
 
-PROBE_EVERY = 10
+PROBE_EVERY = 100
+TICK_S = 0.002
+"""How often the offered load is sent: what is due by then goes out at once."""
 DRAIN_S = 15.0
 """How long to wait for the last outputs after the offered load ends."""
 
@@ -46,6 +58,7 @@ async def latency(
     tps = partitions_of([settings.topic("lead-stage-changes")], settings.partitions)
     consumer.assign(tps)
     client = producer(bench.bootstrap, linger_ms=0)
+    batches = Batches(client, settings.partitions)
     sent: dict[str, float] = {}
     latencies: list[float] = []
     timeline: list[tuple[float, float]] = []
@@ -53,9 +66,9 @@ async def latency(
 
     async def collect() -> None:
         while True:
-            batches = await consumer.getmany(timeout_ms=100)
+            fetched = await consumer.getmany(timeout_ms=100)
             now = time.perf_counter()
-            for records in batches.values():
+            for records in fetched.values():
                 for record in records:
                     cause = orjson.loads(record.value or b"{}").get("cause_event_id")
                     if (sent_at := sent.pop(cause, None)) is not None:
@@ -90,10 +103,12 @@ async def latency(
                     probes += 1
                 else:
                     topic, key, value = filler[index % len(filler)]
-                await client.send(settings.topic(topic), value, key=key)
+                await batches.add(settings.topic(topic), key, value)
                 index += 1
+            await batches.flush()
+            batches.forget_acknowledged()
             worker.check()
-            await asyncio.sleep(0.002)
+            await asyncio.sleep(TICK_S)
         offered_s = time.perf_counter() - started
         drain_until = time.perf_counter() + DRAIN_S
         while sent and time.perf_counter() < drain_until:

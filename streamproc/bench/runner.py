@@ -109,6 +109,7 @@ async def _throughput_phases(bench: Bench, results: dict[str, Any]) -> None:
                     seed=options.seed + 1,
                     end_ms=round(time.time() * 1000),
                     span_ms=round(options.latency_seconds * 1000),
+                    profiled=True,  # the leads the worker knows: the traffic after its start
                 )
             ).messages
             results["latency"] = await _guard(

@@ -77,6 +77,9 @@ class WorkloadSpec:
     jitter_ms: int = 2_000
     zipf_exponent: float = 1.0
     hot_share: float = 0.7
+    profiled: bool = False
+    """Whether every lead has had its first profile (the one with the email) already: the
+    workload goes on from an earlier one over the same leads, and profile events update."""
 
     def __post_init__(self) -> None:
         if self.events < 0 or self.leads < 1 or not 0.0 <= self.hot_share <= 1.0:
@@ -189,7 +192,7 @@ def generate(spec: WorkloadSpec) -> Workload:
     topic_cum, topics = _cumulative(TOPIC_MIX)
     start = spec.end_ms - spec.span_ms
     step = spec.span_ms / max(1, spec.events)
-    emailed: set[int] = set()
+    emailed: set[int] = set(range(spec.leads)) if spec.profiled else set()
     per_lead = [0] * spec.leads
     per_topic = dict.fromkeys(topics, 0)
     messages: list[Message] = []

@@ -59,6 +59,17 @@ def test_a_leads_first_profile_carries_an_email_and_later_ones_do_not(workload: 
         seen.add(key)
 
 
+def test_a_workload_of_profiled_leads_only_updates_their_profiles() -> None:
+    """The latency phase's load goes on over the leads the worker knows: re-sending every
+    lead a first profile made its first seconds far heavier than the traffic after them."""
+    profiled = generate(WorkloadSpec(events=10_000, leads=1_000, seed=3, profiled=True))
+    profiles = [
+        decode_input(*message) for message in profiled.messages if message[0] == "lead-profiles"
+    ]
+    assert len(profiles) > 100
+    assert all(isinstance(event, ProfileUpdated) and event.email is None for event in profiles)
+
+
 def test_a_hot_head_and_a_long_tail(workload: Workload) -> None:
     per_lead = Counter(key for _, key, _ in workload.messages)
     hottest_percent = sum(count for _, count in per_lead.most_common(SPEC.leads // 100))
