@@ -3,14 +3,16 @@
 Faust's agents move about 3k events/s with a table write per event (FAUST-NOTES.md, and
 `make bench` here); its per-message machinery, not our code, is the bound. So the input
 topics are read by this loop with its own aiokafka consumer, in batches: each lead's state
-decoded once per batch, one changelog write per lead per batch, one commit per batch. Faust
-stays the shell: it assigns partitions, recovers the tables, serves the web view, runs the SLA
-timer, and its agent reads the timer's ticks and hands them to this loop, so that every state
-change of a lead goes through one writer in one order.
+decoded once per batch, one changelog write per lead per batch, offsets committed about once
+a second. Faust stays the shell: it assigns partitions, recovers the tables, serves the web
+view, runs the SLA timer, and its agent reads the timer's ticks and hands them to this loop, so
+that every state change of a lead goes through one writer in one order.
 
 Guarantees, each proved by an integration test on the real broker:
 - a batch's offsets are committed only after its outputs and changelog records are
-  acknowledged and applied (`durable.make_durable`);
+  acknowledged and applied (`durable.make_durable`); while busy, at most every
+  `COMMIT_EVERY_S` (a commit is a round trip, which every batch used to wait for), and at once
+  when the loop runs idle or stops for a rebalance;
 - the loop reads only partitions whose tables Faust has recovered: it stops at the start of a
   rebalance (finishing the batch in hand, well inside the rebalance window) and resumes with
   the new assignment when Faust reports the recovery complete;
@@ -33,6 +35,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka.errors import KafkaError
 
 from streamproc.settings import Settings
 from streamproc.streaming.durable import BATCH_BYTES, Producer, make_durable
@@ -52,6 +55,11 @@ batch takes well under a second on this machine."""
 ACK_TIMEOUT_S = 120.0
 """How long a batch may wait for the broker's acknowledgements or its commit before the
 worker stops: a stuck batch would hold every lead of the worker's partitions."""
+COMMIT_EVERY_S = 1.0
+"""How long applied offsets may wait for their commit while the loop is busy. After a crash
+that much more is read again, which the per-lead `event_id` de-duplication makes harmless."""
+REVOKE_COMMIT_TIMEOUT_S = 5.0
+"""How long a rebalance waits for the commit of what was applied."""
 FETCH_WAIT_MS = 20
 """How long a fetch waits for data: also how late an agent's handed-over message may start."""
 
@@ -135,6 +143,9 @@ class Ingest:
         self.partitions: frozenset[int] = frozenset()
         """The partitions the loop reads: owned and recovered."""
         self._progress = _Progress()
+        self._uncommitted: dict[TopicPartition, int] = {}
+        """The next offset to read of each partition whose applied batches are not committed."""
+        self._committed_at = time.monotonic()
         self._assignments = 0
         """How many times the partitions read changed: a fetch from before is stale."""
         self.stops = 0
@@ -189,6 +200,9 @@ class Ingest:
                 handovers, self._handovers = self._handovers, []
                 if fetched or handovers:
                     await self._process(fetched, handovers, assignment)
+                elif self._uncommitted:  # idle: nothing waits for a commit longer
+                    async with self._batch_lock:
+                        await self._commit()
 
     async def _fetch(self) -> list[ConsumerRecord[bytes, bytes]]:
         consumer = self._consumer
@@ -244,31 +258,46 @@ class Ingest:
                 for item in handovers:
                     item.done.set_exception(error)
                 raise
-            await self._commit(fetched)
+            for record in fetched:
+                self._uncommitted[TopicPartition(record.topic, record.partition)] = (
+                    record.offset + 1
+                )
+            if time.monotonic() - self._committed_at >= COMMIT_EVERY_S:
+                await self._commit()
         self._progress.count(len(records))
         position = len(fetched)
         for item in handovers:
             item.done.set_result(outcomes[position : position + len(item.records)])
             position += len(item.records)
 
-    async def _commit(self, fetched: list[ConsumerRecord[bytes, bytes]]) -> None:
-        offsets: dict[TopicPartition, int] = {}
-        for record in fetched:
-            offsets[TopicPartition(record.topic, record.partition)] = record.offset + 1
+    async def _commit(self, timeout_s: float = ACK_TIMEOUT_S) -> None:
+        """Commit the offsets of every applied batch (its outputs and state are durable)."""
+        offsets, self._uncommitted = self._uncommitted, {}
+        self._committed_at = time.monotonic()
         if offsets and self._consumer is not None:
             try:
-                await asyncio.wait_for(self._consumer.commit(offsets), ACK_TIMEOUT_S)
+                await asyncio.wait_for(self._consumer.commit(offsets), timeout_s)
             except TimeoutError:
                 raise IngestError(
                     f"Kafka did not take the commit of {len(offsets)} partitions' offsets "
-                    f"within {ACK_TIMEOUT_S:.0f} s; stopping (the batch is read again)"
+                    f"within {timeout_s:.0f} s; stopping (the batches are read again)"
                 ) from None
+
+    async def _commit_before_rebalance(self) -> None:
+        """The next owner of a partition reads on from what was applied; if the commit fails,
+        it reads those events again, which de-duplication makes harmless. Bounded, so that the
+        revoke stays inside the rebalance window."""
+        try:
+            await self._commit(REVOKE_COMMIT_TIMEOUT_S)
+        except (IngestError, KafkaError) as error:
+            log.warning("ingest could not commit before the rebalance: %s", error)
 
     async def stop_reading(self) -> None:
         """At the start of a rebalance: finish the batch in hand, read nothing more."""
         started = time.monotonic()
         self.stops += 1
         async with self._batch_lock:
+            await self._commit_before_rebalance()
             self.partitions = frozenset()
             self._assignments += 1
             if self._consumer is not None:
