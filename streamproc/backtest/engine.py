@@ -39,9 +39,14 @@ from streamproc.streaming.topics import partition_for
 class Replay:
     """One definition replaying one history; `result` grows as events are applied."""
 
-    def __init__(self, definition: Definition, partitions: int = 4) -> None:
+    def __init__(
+        self, definition: Definition, partitions: int = 4, only_partition: int | None = None
+    ) -> None:
         self.definition = definition
         self.partitions = partitions
+        self.only_partition = only_partition
+        """The partition of every lead, when this replays one partition (`parallel`): no
+        lead is hashed then."""
         self.states: dict[str, LeadState] = {}
         self.rotations: dict[int, Rotation] = {}
         self.result = ReplayResult(definition)
@@ -104,6 +109,8 @@ class Replay:
             result.last_event_at, self._last_ms = at, ms
 
     def _partition(self, lead_id: str) -> int:
+        if self.only_partition is not None:
+            return self.only_partition
         partition = self._partition_of.get(lead_id)
         if partition is None:
             partition = partition_for(lead_id.encode(), self.partitions)
@@ -168,8 +175,15 @@ class ReplayPair:
     kept, so a reviewer sees both breakdowns side by side.
     """
 
-    def __init__(self, first: Definition, second: Definition, partitions: int = 4) -> None:
-        self.a, self.b = Replay(first, partitions), Replay(second, partitions)
+    def __init__(
+        self,
+        first: Definition,
+        second: Definition,
+        partitions: int = 4,
+        only_partition: int | None = None,
+    ) -> None:
+        self.a = Replay(first, partitions, only_partition)
+        self.b = Replay(second, partitions, only_partition)
         self._b_when_a_crossed: dict[str, Evaluation | None] = {}
         self._a_when_b_crossed: dict[str, Evaluation | None] = {}
 

@@ -234,9 +234,9 @@ def _replay_owned(
     events, progress = read_share(share.path, owned, partition_of, share.counts_unowned)
     replays: dict[int, Replay | ReplayPair] = {
         partition: (
-            Replay(definitions[0], partitions)
+            Replay(definitions[0], partitions, partition)
             if len(definitions) == 1
-            else ReplayPair(definitions[0], definitions[1], partitions)
+            else ReplayPair(definitions[0], definitions[1], partitions, partition)
         )
         for partition in owned
     }
