@@ -49,10 +49,9 @@ BATCHED_TOPICS = INPUT_TOPICS
 fetched together and stay in step, which the SLA timer's partition clock relies on (the
 slowest busy input's newest event time). Read through an agent, the sales actions lagged the
 behaviour topics enough for the timer to call an in-time review late."""
-MAX_BATCH = 8000
-"""Messages per batch at most: large enough to amortise the two round trips that make a batch
-durable, small enough that a batch takes under a second on this machine (a rebalance waits
-for the one in hand). Only a backlog fills it: at half capacity batches hold a few hundred."""
+MAX_BATCH = 4000
+"""Messages per batch at most: large enough to amortise a round trip, small enough that a
+batch takes well under a second on this machine."""
 ACK_TIMEOUT_S = 120.0
 """How long a batch may wait for the broker's acknowledgements or its commit before the
 worker stops: a stuck batch would hold every lead of the worker's partitions."""
