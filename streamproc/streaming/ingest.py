@@ -51,7 +51,9 @@ slowest busy input's newest event time). Read through an agent, the sales action
 behaviour topics enough for the timer to call an in-time review late."""
 MAX_BATCH = 4000
 """Messages per batch at most: large enough to amortise a round trip, small enough that a
-batch takes well under a second on this machine."""
+batch takes well under a second on this machine, and that the lead states it holds (about
+3.6 KB each) stay a small part of the memory per lead: 8,000 added 300 B/lead at 100,000
+leads in `make bench`."""
 ACK_TIMEOUT_S = 120.0
 """How long a batch may wait for the broker's acknowledgements or its commit before the
 worker stops: a stuck batch would hold every lead of the worker's partitions."""
