@@ -79,8 +79,9 @@ async def scale_out(bench: Bench, workload: Workload, alone: Published) -> dict[
     crossed, crossed_alone = _crossings(here), _crossings(alone)
     bench.say(
         phase,
-        f"all {wait.committed:,} committed in {wait.seconds:.1f} s after ready: "
-        f"{figures['events_per_s']:,}/s; leads identified {len(identified):,}, "
+        f"all {wait.committed:,} committed in {wait.seconds:.1f} s after ready "
+        f"({figures['committed_before_ready']:,} before): {figures['events_per_s']:,}/s; "
+        f"leads identified {len(identified):,}, "
         f"{len(lost)} lost vs one worker; {doubled} outputs doubled; MQL crossings "
         f"{len(crossed):,} (one worker {len(crossed_alone):,}, "
         f"{len(crossed ^ crossed_alone)} differ by topic interleaving)",

@@ -7,6 +7,8 @@ import math
 import pytest
 from aiokafka.partitioner import DefaultPartitioner
 
+from streamproc.bench.kafka_ops import CommitWait
+from streamproc.bench.phases import throughput_figures
 from streamproc.bench.profile import summarize
 from streamproc.bench.stats import (
     by_second,
@@ -108,3 +110,12 @@ def test_a_py_spy_profile_sums_own_and_inclusive_time_per_function_and_package()
         "event loop": 10.0,
     }
     assert summarize([]) == {"samples": 0}
+
+
+def test_the_rate_from_ready_counts_only_what_was_committed_after_ready() -> None:
+    """Two workers read for seconds before Faust logs them ready: counting that backlog over
+    the time after ready gave 39,591 events/s for two workers that manage about 20,000."""
+    wait = CommitWait(True, 5.0, 200_000, 200_000, [(0.0, 100_000), (5.0, 200_000)])
+    figures = throughput_figures(wait, ready_s=8.6)
+    assert figures["events_per_s"] == 20_000
+    assert figures["committed_before_ready"] == 100_000
