@@ -39,11 +39,11 @@ PROFILE_S = 30.0
 
 
 def throughput_figures(wait: CommitWait, ready_s: float) -> dict[str, Any]:
-    """Rates of a run timed from `ready_s`. Only what was committed after it counts towards
-    the rate from ready: two workers starting together read for seconds before Faust logs
-    them ready (the first one before the second has joined)."""
+    """Rates of a run timed from `ready_s`. The rate from ready counts from the first look at
+    the committed offsets, and only what was committed after it: of two workers started
+    together, the first reads while the second is still starting."""
     steady = steady_rate(wait.timeline, wait.total)
-    before_ready = wait.timeline[0][1] if wait.timeline else 0
+    first_look_s, before_ready = wait.timeline[0] if wait.timeline else (0.0, 0)
     return {
         "events": wait.total,
         "committed": wait.committed,
@@ -51,7 +51,7 @@ def throughput_figures(wait: CommitWait, ready_s: float) -> dict[str, Any]:
         "complete": wait.done,
         "ready_s": round(ready_s, 2),
         "seconds_from_ready": round(wait.seconds, 2),
-        "events_per_s": round(rate(wait.committed - before_ready, wait.seconds)),
+        "events_per_s": round(rate(wait.committed - before_ready, wait.seconds - first_look_s)),
         "events_per_s_from_process_start": round(rate(wait.committed, wait.seconds + ready_s)),
         "events_per_s_steady_10_90": round(steady) if steady is not None else None,
     }
