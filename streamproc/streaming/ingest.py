@@ -12,7 +12,7 @@ Guarantees, each proved by an integration test on the real broker:
 - a batch's offsets are committed only after its outputs and changelog records are
   acknowledged and applied (`durable.make_durable`); while busy, at most every
   `COMMIT_EVERY_S` (a commit is a round trip, which every batch used to wait for), and at once
-  when the loop runs idle or stops for a rebalance;
+  when the loop runs idle, stops for a rebalance or the worker stops;
 - the loop reads only partitions whose tables Faust has recovered: it stops at the start of a
   rebalance (finishing the batch in hand, well inside the rebalance window) and resumes with
   the new assignment when Faust reports the recovery complete;
@@ -61,7 +61,7 @@ COMMIT_EVERY_S = 1.0
 """How long applied offsets may wait for their commit while the loop is busy. After a crash
 that much more is read again, which the per-lead `event_id` de-duplication makes harmless."""
 REVOKE_COMMIT_TIMEOUT_S = 5.0
-"""How long a rebalance waits for the commit of what was applied."""
+"""How long a rebalance or a stop waits for the commit of what was applied."""
 FETCH_WAIT_MS = 20
 """How long a fetch waits for data: also how late an agent's handed-over message may start."""
 
@@ -196,15 +196,23 @@ class Ingest:
             consumer.pause(*self._all_partitions())
             self._consumer = consumer
             await self.read_partitions(self.partitions, self.stops)
-            while True:
-                assignment = self._assignments
-                fetched = await self._fetch()
-                handovers, self._handovers = self._handovers, []
-                if fetched or handovers:
-                    await self._process(fetched, handovers, assignment)
-                elif self._uncommitted:  # idle: nothing waits for a commit longer
-                    async with self._batch_lock:
-                        await self._commit()
+            try:
+                await self._loop()
+            except asyncio.CancelledError:  # the worker stops: commit what is durable
+                async with self._batch_lock:
+                    await self._commit_before_leaving()
+                raise
+
+    async def _loop(self) -> None:
+        while True:
+            assignment = self._assignments
+            fetched = await self._fetch()
+            handovers, self._handovers = self._handovers, []
+            if fetched or handovers:
+                await self._process(fetched, handovers, assignment)
+            elif self._uncommitted:  # idle: nothing waits for a commit longer
+                async with self._batch_lock:
+                    await self._commit()
 
     async def _fetch(self) -> list[ConsumerRecord[bytes, bytes]]:
         consumer = self._consumer
@@ -285,21 +293,22 @@ class Ingest:
                     f"within {timeout_s:.0f} s; stopping (the batches are read again)"
                 ) from None
 
-    async def _commit_before_rebalance(self) -> None:
-        """The next owner of a partition reads on from what was applied; if the commit fails,
-        it reads those events again, which de-duplication makes harmless. Bounded, so that the
-        revoke stays inside the rebalance window."""
+    async def _commit_before_leaving(self) -> None:
+        """Before a rebalance or a stop: whoever reads these partitions next reads on from
+        what was applied. Bounded, so that a revoke stays inside the rebalance window; a
+        commit not acknowledged by then may still land, or those events are read again,
+        which de-duplication makes harmless."""
         try:
             await self._commit(REVOKE_COMMIT_TIMEOUT_S)
         except (IngestError, KafkaError) as error:
-            log.warning("ingest could not commit before the rebalance: %s", error)
+            log.warning("ingest leaves partitions without seeing its commit: %s", error)
 
     async def stop_reading(self) -> None:
         """At the start of a rebalance: finish the batch in hand, read nothing more."""
         started = time.monotonic()
         self.stops += 1
         async with self._batch_lock:
-            await self._commit_before_rebalance()
+            await self._commit_before_leaving()
             self.partitions = frozenset()
             self._assignments += 1
             if self._consumer is not None:
