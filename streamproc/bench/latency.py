@@ -48,9 +48,11 @@ async def latency(
     filler: list[Message] | None = None,
     label: str = "latency",
 ) -> dict[str, Any]:
-    """Offer events at `offered_per_s` for `latency_seconds`; figures of the probes."""
+    """Offer events at `offered_per_s` for the warm-up and then `latency_seconds`; figures of
+    the probes sent after the warm-up, and apart those sent during it."""
     settings = worker.settings
-    seconds = bench.options.latency_seconds
+    warmup_s = bench.options.latency_warmup_seconds
+    seconds = warmup_s + bench.options.latency_seconds
     total = int(offered_per_s * seconds)
     consumer = AIOKafkaConsumer(
         bootstrap_servers=bench.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100
@@ -61,6 +63,7 @@ async def latency(
     batches = Batches(client, settings.partitions)
     sent: dict[str, float] = {}
     latencies: list[float] = []
+    during_warmup: list[float] = []
     timeline: list[tuple[float, float]] = []
     started = time.perf_counter()
 
@@ -72,7 +75,8 @@ async def latency(
                 for record in records:
                     cause = orjson.loads(record.value or b"{}").get("cause_event_id")
                     if (sent_at := sent.pop(cause, None)) is not None:
-                        latencies.append(now - sent_at)
+                        warm = sent_at - started < warmup_s
+                        (during_warmup if warm else latencies).append(now - sent_at)
                         timeline.append((sent_at - started, now - sent_at))
 
     await consumer.start()
@@ -87,7 +91,11 @@ async def latency(
             await consumer.position(tp)
         collector = asyncio.create_task(collect())
         kind = "probes only" if filler is None else f"the mix, 1 in {PROBE_EVERY} a probe"
-        bench.say(label, f"offering {offered_per_s:,.0f} events/s ({kind}) for {seconds:g} s")
+        bench.say(
+            label,
+            f"offering {offered_per_s:,.0f} events/s ({kind}) for {seconds:g} s, "
+            f"timed after {warmup_s:g} s",
+        )
         rng, wall_ms = random.Random(bench.options.seed), round(time.time() * 1000)
         token = f"{wall_ms:x}"  # new leads each time: a known lead makes no stage change
         started = time.perf_counter()
@@ -119,11 +127,12 @@ async def latency(
             await asyncio.gather(collector, return_exceptions=True)
         await client.stop()
         await consumer.stop()
-    summary = summarize_latencies(latencies)
+    summary, warmup = summarize_latencies(latencies), summarize_latencies(during_warmup)
     bench.say(
         label,
         f"{summary.count:,} outputs: p50 {summary.p50_ms:.1f} ms, p99 {summary.p99_ms:.1f} ms, "
-        f"max {summary.max_ms:.1f} ms; {len(sent)} missing",
+        f"max {summary.max_ms:.1f} ms; {len(sent)} missing; during the warm-up p99 "
+        f"{warmup.p99_ms:.1f} ms",
     )
     return {
         "load": "probes only" if filler is None else f"mix, 1 in {PROBE_EVERY} a probe",
@@ -133,5 +142,7 @@ async def latency(
         "probes": probes,
         "missing": len(sent),
         **{key: round(value, 2) for key, value in summary.as_dict().items()},
+        "warmup_s": warmup_s,
+        "warmup": {key: round(value, 2) for key, value in warmup.as_dict().items()},
         "by_second": by_second(timeline),
     }

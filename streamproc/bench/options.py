@@ -22,6 +22,10 @@ class BenchOptions:
     rocksdb_leads: int = 100_000
     recovery_leads: int = 100_000
     latency_seconds: float = 20.0
+    latency_warmup_seconds: float = 10.0
+    """Offered load before the timed window: the first seconds after the throughput phase
+    carry its aftermath (waiting sales actions expiring, the broker compacting), a backlog
+    of up to 10 s in a third of the runs. Probes of the warm-up are reported apart."""
     latency_share: float = 0.5
     """The offered load of the latency phase, as a share of the worker's measured capacity."""
     phases: tuple[str, ...] = PHASES
@@ -40,6 +44,8 @@ class BenchOptions:
             raise ValueError("sizes must be positive")
         if not 0 < self.latency_share <= 1:
             raise ValueError("the latency share must be above 0 and at most 1")
+        if self.latency_warmup_seconds < 0:
+            raise ValueError("the latency warm-up must not be negative")
 
 
 QUICK = BenchOptions(
@@ -49,6 +55,7 @@ QUICK = BenchOptions(
     rocksdb_leads=5_000,
     recovery_leads=5_000,
     latency_seconds=5.0,
+    latency_warmup_seconds=2.0,
     timeout=120.0,
     preset="quick",
 )
@@ -80,6 +87,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--recovery-leads", type=int, help="leads in the recovered table (100000)")
     p.add_argument("--latency-seconds", type=float, help="offered-load duration (20)")
     p.add_argument("--latency-share", type=float, help="offered load as a share of capacity (0.5)")
+    p.add_argument(
+        "--latency-warmup", type=float, help="offered load before the timed window, s (10)"
+    )
     p.add_argument("--timeout", type=float, help="bound of any one wait, seconds (900)")
     p.add_argument("--phases", help=f"comma-separated subset of {','.join(PHASES)}")
     p.add_argument("--out-dir", type=Path, help="where the JSON goes (bench-results)")
@@ -102,6 +112,7 @@ def parse_options(argv: list[str] | None = None) -> BenchOptions:
         "recovery_leads": args.recovery_leads,
         "latency_seconds": args.latency_seconds,
         "latency_share": args.latency_share,
+        "latency_warmup_seconds": args.latency_warmup,
         "timeout": args.timeout,
         "phases": tuple(n.strip() for n in args.phases.split(",")) if args.phases else None,
         "out_dir": args.out_dir,

@@ -94,12 +94,18 @@ def _latency_rows(latency: dict[str, Any]) -> list[Row]:
     if (failed := _failed("latency", latency)) is not None:
         return [failed]
     p99_ok = latency["count"] > 0 and latency["p99_ms"] < TARGET_P99_MS and not latency["missing"]
+    warmup = latency.get("warmup")
+    before = (
+        f"; in the {latency['warmup_s']:g} s warm-up before, p99 {_n(warmup['p99_ms'], ' ms', 1)}"
+        if warmup
+        else ""
+    )
     return [
         (
             f"latency at {_n(latency['offered_per_s'])} ev/s, {latency['load']}",
             f"p50 {_n(latency['p50_ms'], ' ms', 1)}, p99 {_n(latency['p99_ms'], ' ms', 1)}, "
             f"max {_n(latency['max_ms'], ' ms', 1)} ({_n(latency['count'])} outputs, "
-            f"{latency['missing']} missing)",
+            f"{latency['missing']} missing){before}",
             f"p99 < {TARGET_P99_MS:g} ms",
             _verdict(p99_ok),
         )

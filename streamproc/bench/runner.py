@@ -102,13 +102,14 @@ async def _throughput_phases(bench: Bench, results: dict[str, Any]) -> None:
             results["latency"] = {"phase": "latency", "error": "needs a successful worker phase"}
         else:
             offered = eps * options.latency_share
+            offered_s = options.latency_warmup_seconds + options.latency_seconds
             filler = generate(
                 WorkloadSpec(
-                    events=max(1, int(offered * options.latency_seconds)),
+                    events=max(1, int(offered * offered_s)),
                     leads=options.leads,
                     seed=options.seed + 1,
                     end_ms=round(time.time() * 1000),
-                    span_ms=round(options.latency_seconds * 1000),
+                    span_ms=round(offered_s * 1000),
                     profiled=True,  # the leads the worker knows: the traffic after its start
                 )
             ).messages

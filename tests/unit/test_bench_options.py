@@ -36,6 +36,9 @@ def test_unknown_phases_and_non_positive_sizes_are_refused() -> None:
     with pytest.raises(ValueError, match="latency share"):
         parse_options(["--latency-share", "1.5"])
     assert parse_options(["--latency-share", "0.25"]).latency_share == 0.25
+    with pytest.raises(ValueError, match="warm-up"):
+        parse_options(["--latency-warmup", "-1"])
+    assert parse_options(["--latency-warmup", "0"]).latency_warmup_seconds == 0
 
 
 def test_the_changelog_state_is_the_workers_state_after_a_first_profile() -> None:
