@@ -4,9 +4,12 @@ Faust's agents move about 3k events/s with a table write per event (FAUST-NOTES.
 `make bench` here); its per-message machinery, not our code, is the bound. So the input
 topics are read by this loop with its own aiokafka consumer, in batches: each lead's state
 decoded once per batch, one changelog write per lead per batch, offsets committed about once
-a second. Faust stays the shell: it assigns partitions, recovers the tables, serves the web
-view, runs the SLA timer, and its agent reads the timer's ticks and hands them to this loop, so
-that every state change of a lead goes through one writer in one order.
+a second. A batch takes the records of all its partitions in the order of their timestamps
+(`read_ahead`), so a worker catching up on a backlog applies a lead's events in the order
+they were sent, as a live one does, rather than one topic after another. Faust stays the
+shell: it assigns partitions, recovers the tables, serves the web view, runs the SLA timer,
+and its agent reads the timer's ticks and hands them to this loop, so that every state change
+of a lead goes through one writer in one order.
 
 Guarantees, each proved by an integration test on the real broker:
 - a batch's offsets are committed only after its outputs and changelog records are
@@ -28,7 +31,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import heapq
 import logging
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -40,14 +42,15 @@ from aiokafka.errors import KafkaError
 from streamproc.settings import Settings
 from streamproc.streaming.durable import BATCH_BYTES, Producer, make_durable
 from streamproc.streaming.lead_batch import LeadBatch, Outcome, Record
+from streamproc.streaming.read_ahead import ReadAhead
 from streamproc.streaming.topics import INPUT_TOPICS
 
 log = logging.getLogger(__name__)
 
 BATCHED_TOPICS = INPUT_TOPICS
 """Every input topic is read by the loop, through one consumer: a partition's topics are then
-fetched together and stay in step, which the SLA timer's partition clock relies on (the
-slowest busy input's newest event time). Read through an agent, the sales actions lagged the
+read in step (`read_ahead`), which the SLA timer's partition clock relies on (the slowest
+busy input's newest event time). Read through an agent, the sales actions lagged the
 behaviour topics enough for the timer to call an in-time review late."""
 MAX_BATCH = 4000
 """Messages per batch at most: large enough to amortise a round trip, small enough that a
@@ -62,13 +65,11 @@ COMMIT_EVERY_S = 1.0
 that much more is read again, which the per-lead `event_id` de-duplication makes harmless."""
 REVOKE_COMMIT_TIMEOUT_S = 5.0
 """How long a rebalance or a stop waits for the commit of what was applied."""
+READ_AHEAD = 2000
+"""Records held per partition, decoded, in the buffer (`ReadAhead`) from which batches are
+made in timestamp order; one whose buffer falls under half of this is topped up."""
 FETCH_WAIT_MS = 20
 """How long a fetch waits for data: also how late an agent's handed-over message may start."""
-
-
-def _produced_at(record: ConsumerRecord[bytes, bytes]) -> int:
-    produced_ms: int = record.timestamp
-    return produced_ms
 
 
 class IngestError(Exception):
@@ -139,6 +140,9 @@ class Ingest:
         self.producer_of: Callable[[], Producer] = self._own_producer
         """Where the batch's records go: the loop's own producer (tests give theirs)."""
         self._consumer: AIOKafkaConsumer | None = None
+        self._ahead: ReadAhead[ConsumerRecord[bytes, bytes]] = ReadAhead()
+        self._read_ahead_for = 0
+        """The assignment the records read ahead belong to."""
         self._handovers: list[_Handover] = []
         self._arrived = asyncio.Event()
         self._batch_lock = asyncio.Lock()
@@ -222,12 +226,22 @@ class Ingest:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._arrived.wait(), FETCH_WAIT_MS / 1000)
             return []
-        fetched = await consumer.getmany(timeout_ms=FETCH_WAIT_MS, max_records=MAX_BATCH)
-        # A lead's events are spread over several topics: interleave the partitions by the
-        # records' timestamps (when they were produced), so that a batch applies them in about
-        # the order they were sent rather than one topic after the other. The order within a
-        # partition is kept whatever its timestamps.
-        return list(heapq.merge(*fetched.values(), key=_produced_at))
+        assignment = self._assignments
+        if self._read_ahead_for != assignment:  # read before a rebalance: stale
+            self._ahead.clear()
+            self._read_ahead_for = assignment
+        await self._top_up(consumer)
+        if not len(self._ahead):
+            # Nothing fetched yet: wait for the broker. One answer holds records of many
+            # partitions, so take one record, then top up all of them from it: a batch of
+            # the first partition alone would apply it ahead of all the others.
+            fetched = await consumer.getmany(timeout_ms=FETCH_WAIT_MS, max_records=1)
+            for tp, records in fetched.items():
+                self._ahead.add(tp, records)
+            await self._top_up(consumer)
+        if assignment != self._assignments:
+            return []  # `_process` would drop them; the next fetch clears the rest
+        return self._ahead.take(MAX_BATCH)
 
     async def apply(self, records: Sequence[Record]) -> list[Outcome]:
         """Apply `records` as one batch and make it durable; what happened to each."""
@@ -247,6 +261,12 @@ class Ingest:
             ) from None
         batch.advance_clocks()
         return outcomes
+
+    async def _top_up(self, consumer: AIOKafkaConsumer) -> None:
+        """Fill the read-ahead buffers from what aiokafka has fetched, without waiting."""
+        for tp, lacking in self._ahead.wanted(self._partitions_of(self.partitions), READ_AHEAD):
+            fetched = await consumer.getmany(tp, timeout_ms=0, max_records=lacking)
+            self._ahead.add(tp, fetched.get(tp, ()))
 
     async def _process(
         self,

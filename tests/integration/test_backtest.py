@@ -18,8 +18,14 @@ from streamproc.definitions import load_definition
 from streamproc.settings import Settings
 from streamproc.simulation import SimulationConfig, simulate
 from streamproc.streaming.codec import encode
+from streamproc.streaming.topics import ensure_topics
 from tests.integration.conftest import start_worker, worker_settings
-from tests.integration.kafka_io import OutputCollector, produce, wait_until_processed
+from tests.integration.kafka_io import (
+    OutputCollector,
+    produce,
+    produce_backlog,
+    wait_until_processed,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -82,3 +88,55 @@ async def test_the_backtest_of_a_history_gives_the_workers_crossings_and_breache
     assert ran.exit_code == 0, ran.output
     assert "MQL rate" in ran.output
     assert orjson.loads(out.read_bytes())
+
+
+async def test_a_backlog_read_at_start_gives_the_backtests_crossings_field_for_field(
+    kafka: str, tmp_path: Path
+) -> None:
+    """A worker that starts behind a history reads its topics in step, in the order the events
+    were sent, not one topic after another: its crossings (which, when, with what score and
+    why) are exactly the replay's. Read topic by topic, sales actions came before the visits
+    that made the stages they act on, waited past their grace and were refused: the worker
+    published other crossings than the replay.
+
+    All but `trigger_event_id`: it names the event whose reading made the crossing, and the
+    replay reads in event time, the worker in the order sent, which a few late events change.
+    """
+    settings = worker_settings(kafka, tmp_path, "default")
+    days = 14
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=days)
+    # Enough page visits (about 5,000 a partition) that one partition fills a whole batch.
+    history = list(simulate(SimulationConfig(start=start, leads=800, days=days, seed=5)))
+    await ensure_topics(settings)
+    await produce_backlog(settings, [(t, e.lead_id.encode(), encode(e)) for t, e in history])
+    collector = OutputCollector(settings)
+    await collector.start()
+    worker = start_worker(settings, tmp_path / "worker.log")
+    try:
+        await wait_until_processed(settings, timeout=120)
+        await asyncio.sleep(2)  # outputs of the last batch reach the collector
+    finally:
+        worker.stop()
+        await collector.stop()
+    published = {
+        value["event_id"]: value
+        for records in collector.by_key.values()
+        for name, value in records
+        if name == "mql-crossed"
+    }
+    result = await asyncio.to_thread(replay_topics, settings)
+    replayed = {c.event.event_id: orjson.loads(encode(c.event)) for c in result.crossings}
+    for crossing in (*published.values(), *replayed.values()):
+        del crossing["trigger_event_id"]
+    assert len(replayed) > 5, "the history should make MQLs"
+    assert published.keys() == replayed.keys()
+    differing = {
+        event_id: {
+            field: (value, replayed[event_id][field])
+            for field, value in crossing.items()
+            if value != replayed[event_id][field]
+        }
+        for event_id, crossing in published.items()
+        if crossing != replayed[event_id]
+    }
+    assert not differing, "published (worker, replay) differ"
