@@ -65,7 +65,7 @@ COMMIT_EVERY_S = 1.0
 that much more is read again, which the per-lead `event_id` de-duplication makes harmless."""
 REVOKE_COMMIT_TIMEOUT_S = 5.0
 """How long a rebalance or a stop waits for the commit of what was applied."""
-READ_AHEAD = 2000
+READ_AHEAD = 1000
 """Records held per partition, decoded, in the buffer (`ReadAhead`) from which batches are
 made in timestamp order; one whose buffer falls under half of this is topped up."""
 FETCH_WAIT_MS = 20
