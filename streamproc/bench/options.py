@@ -42,6 +42,8 @@ class BenchOptions:
             raise ValueError(f"unknown phases {sorted(unknown)}; choose from {', '.join(PHASES)}")
         if min(self.events, self.leads, self.partitions, *self.memory_leads) < 1:
             raise ValueError("sizes must be positive")
+        if self.rocksdb_leads < 0:
+            raise ValueError("the rocksdb:// run needs 0 leads (no run) or more")
         if not 0 < self.latency_share <= 1:
             raise ValueError("the latency share must be above 0 and at most 1")
         if self.latency_warmup_seconds < 0:
@@ -83,7 +85,9 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument("--partitions", type=int, help="partitions of every topic (4)")
     p.add_argument("--seed", type=int, help="seed of the generator (7)")
     p.add_argument("--memory-leads", type=int, nargs="+", help="leads per memory run (100000)")
-    p.add_argument("--rocksdb-leads", type=int, help="leads of the rocksdb:// run (100000)")
+    p.add_argument(
+        "--rocksdb-leads", type=int, help="leads of the rocksdb:// run (100000; 0 skips it)"
+    )
     p.add_argument("--recovery-leads", type=int, help="leads in the recovered table (100000)")
     p.add_argument("--latency-seconds", type=float, help="offered-load duration (20)")
     p.add_argument("--latency-share", type=float, help="offered load as a share of capacity (0.5)")

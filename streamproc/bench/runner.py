@@ -137,11 +137,12 @@ async def _state_phases(bench: Bench, results: dict[str, Any]) -> None:
         runs = results.setdefault("memory", [])
         for leads in options.memory_leads:
             runs.append(await _guard(bench, "memory", memory_per_lead(bench, leads, "memory://")))
-        runs.append(
-            await _guard(
-                bench, "memory", memory_per_lead(bench, options.rocksdb_leads, "rocksdb://")
+        if options.rocksdb_leads:
+            runs.append(
+                await _guard(
+                    bench, "memory", memory_per_lead(bench, options.rocksdb_leads, "rocksdb://")
+                )
             )
-        )
     if "recovery" in options.phases:
         results["recovery"] = await _guard(
             bench, "recovery", recovery(bench, options.recovery_leads)

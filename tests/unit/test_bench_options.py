@@ -39,6 +39,9 @@ def test_unknown_phases_and_non_positive_sizes_are_refused() -> None:
     with pytest.raises(ValueError, match="warm-up"):
         parse_options(["--latency-warmup", "-1"])
     assert parse_options(["--latency-warmup", "0"]).latency_warmup_seconds == 0
+    with pytest.raises(ValueError, match="rocksdb"):
+        parse_options(["--rocksdb-leads", "-1"])
+    assert parse_options(["--rocksdb-leads", "0"]).rocksdb_leads == 0  # no rocksdb:// run
 
 
 def test_the_changelog_state_is_the_workers_state_after_a_first_profile() -> None:
