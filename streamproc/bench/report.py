@@ -189,7 +189,7 @@ def _scaleout_rows(scaleout: dict[str, Any], one_worker: Any) -> list[Row]:
         (
             "MQL crossings, 2 workers vs 1",
             f"{_n(scaleout['mql_crossed'])} vs {_n(scaleout['mql_crossed_one_worker'])}, "
-            f"{scaleout['mql_crossed_differing']} differ (topic interleaving)",
+            f"{scaleout['mql_crossed_differing']} differ",
             "",
             "",
         ),
