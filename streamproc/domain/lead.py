@@ -73,9 +73,9 @@ def _cross_mql(run: Transitions, cause: InputEvent, at_ms: int) -> None:
     earliest = max(at_ms, state.stage_since_ms or at_ms)
     profile_changes = profile.changes_after(state, earliest)
     attributes, fit = state.profile, fit_points(state.profile, definition)
-    if not profile_changes and not can_qualify(fit, definition):
-        return  # most leads: one profile at every moment, too poor a fit to qualify
     hits = state.countable_hits
+    if not profile_changes and not can_qualify(fit, definition, any(hits.values())):
+        return  # most leads: one profile at every moment, too poor a fit (or no intent)
     later = {t for kept in hits.values() for t, _ in kept if t > earliest}
     for moment in sorted({earliest, *later, *profile_changes}):
         if profile_changes:

@@ -120,15 +120,18 @@ def _fit_points(attributes: Attributes, definition: Definition) -> Points:
     return tuple(granted_by_rule)
 
 
-def can_qualify(fit: Points, definition: Definition) -> bool:
+def can_qualify(fit: Points, definition: Definition, any_hits: bool = True) -> bool:
     """Whether a lead with this fit could qualify at any moment: whether the most intent a lead
     can have would lift its fit to the threshold. One that fits too poorly needs no scoring.
+    Without a kept hit (`any_hits` false) a lead has no intent at all: every rule needs at
+    least one event. That is every new lead's first profile.
 
     Each intent grant is clamped to what is left of the maximum and then rounded to cents, so
     intent may exceed its maximum by a cent at most; a margin of one point keeps this exact.
     """
     fit_total = round(sum(points for _, points in fit), 2)
-    return fit_total + definition.intent.max_points + 1 >= definition.threshold
+    most_intent = definition.intent.max_points + 1 if any_hits else 0
+    return fit_total + most_intent >= definition.threshold
 
 
 def _decayed(points: float, half_life_ms: float | None, age_ms: int) -> float:

@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from streamproc.definitions import load_definition
+from streamproc.domain.definition import Gates
 from streamproc.domain.events import MqlCrossed
 from streamproc.domain.scoring import can_qualify, explain, fit_points, score_lead, tally
 from streamproc.domain.state import to_ms
@@ -61,6 +62,19 @@ def test_acme_needs_fit_and_one_strong_signal(
     assert bool(crossed) is crosses
     if crosses:
         assert crossed[0].gates_met == ("fit>=60", gate)
+
+
+def test_a_lead_without_intent_crosses_only_when_its_fit_alone_qualifies() -> None:
+    """Deciding skips scoring a lead with no kept hit unless its fit alone could qualify."""
+    fit_alone = ACME.model_copy(update={"gates": Gates()})  # fit up to 60 of 60, no gates
+    state, outputs = replay([good_fit("L", at())], fit_alone)
+    assert state.stage == "mql"
+    assert [o.score.total for o in outputs if isinstance(o, MqlCrossed)] == [60.0]
+    fit = fit_points(state.profile, fit_alone)
+    assert can_qualify(fit, fit_alone, any_hits=False)
+    assert not can_qualify(fit_points(state.profile, DEFAULT), DEFAULT, any_hits=False)
+    state, outputs = replay([good_fit("L", at())], DEFAULT)
+    assert state.stage == "lead" and not outputs[1:]
 
 
 def test_acme_poor_fit_never_crosses_however_strong_the_intent() -> None:
@@ -164,6 +178,8 @@ def test_a_fit_too_poor_to_qualify_never_qualifies_whatever_the_intent(
         scored = tally(fit, state.hits, definition, to_ms(at(hours=hours)))
         if not can_qualify(fit, definition):
             assert not scored.qualifies
+        if not can_qualify(fit, definition, any_hits=False):
+            assert not tally(fit, {}, definition, to_ms(at(hours=hours))).qualifies
         assert explain(scored, definition) == score_lead(
             state.profile, state.hits, definition, to_ms(at(hours=hours))
         )
