@@ -140,7 +140,7 @@ class Ingest:
         self.producer_of: Callable[[], Producer] = self._own_producer
         """Where the batch's records go: the loop's own producer (tests give theirs)."""
         self._consumer: AIOKafkaConsumer | None = None
-        self._ahead: ReadAhead[ConsumerRecord[bytes, bytes]] = ReadAhead()
+        self._ahead: ReadAhead[TopicPartition, ConsumerRecord[bytes, bytes]] = ReadAhead()
         self._read_ahead_for = 0
         """The assignment the records read ahead belong to."""
         self._handovers: list[_Handover] = []
@@ -241,7 +241,13 @@ class Ingest:
             await self._top_up(consumer)
         if assignment != self._assignments:
             return []  # `_process` would drop them; the next fetch clears the rest
-        return self._ahead.take(MAX_BATCH)
+        return self._ahead.take(MAX_BATCH, self._more_to_come)
+
+    def _more_to_come(self, tp: TopicPartition, newest: ConsumerRecord[bytes, bytes]) -> bool:
+        """Whether `tp`'s log held more than is buffered when it was last fetched: only such a
+        partition may hold a batch back (`ReadAhead.take`)."""
+        highwater = self._consumer.highwater(tp) if self._consumer is not None else None
+        return highwater is None or newest.offset + 1 < highwater
 
     async def apply(self, records: Sequence[Record]) -> list[Outcome]:
         """Apply `records` as one batch and make it durable; what happened to each."""

@@ -22,7 +22,7 @@ def records(partition: str, timestamps: list[int]) -> list[Rec]:
 
 
 def test_a_backlog_read_a_topic_at_a_time_comes_out_interleaved() -> None:
-    ahead: ReadAhead[Rec] = ReadAhead()
+    ahead: ReadAhead[str, Rec] = ReadAhead()
     ahead.add("visits", records("visits", [1, 3, 5, 7, 9]))
     ahead.add("actions", records("actions", [2, 6, 10]))
     ahead.add("profiles", records("profiles", [4, 8]))
@@ -34,8 +34,22 @@ def test_a_backlog_read_a_topic_at_a_time_comes_out_interleaved() -> None:
     assert [r.timestamp for r in ahead.take(limit=100)] == [10]
 
 
+def test_a_partition_whose_buffer_holds_all_it_had_holds_nobody_up() -> None:
+    """What comes next to a caught-up partition was sent after its last fetch: a live worker
+    takes all it has read at once, and only partitions with more to come set the horizon."""
+    ahead: ReadAhead[str, Rec] = ReadAhead()
+    ahead.add("visits", records("visits", [1, 3, 5, 7, 9]))
+    ahead.add("actions", records("actions", [2, 6, 10]))
+    ahead.add("profiles", records("profiles", [4, 8]))
+    caught_up = {"profiles"}
+    taken = ahead.take(100, lambda partition, newest: partition not in caught_up)
+    assert [r.timestamp for r in taken] == [1, 2, 3, 4, 5, 6, 7, 8, 9]  # visits' 9 sets it
+    ahead.add("visits", records("visits", [11]))
+    assert [r.timestamp for r in ahead.take(100, lambda p, newest: False)] == [10, 11]
+
+
 def test_a_partition_with_nothing_buffered_holds_nobody_up() -> None:
-    ahead: ReadAhead[Rec] = ReadAhead()
+    ahead: ReadAhead[str, Rec] = ReadAhead()
     ahead.add("caught-up", [])
     ahead.add("busy", records("busy", [5, 6]))
     assert [r.timestamp for r in ahead.take(limit=10)] == [5, 6]
@@ -43,7 +57,7 @@ def test_a_partition_with_nothing_buffered_holds_nobody_up() -> None:
 
 
 def test_a_batch_stops_at_the_limit_and_the_rest_waits() -> None:
-    ahead: ReadAhead[Rec] = ReadAhead()
+    ahead: ReadAhead[str, Rec] = ReadAhead()
     ahead.add("a", records("a", [1, 2, 3]))
     ahead.add("b", records("b", [1, 2, 3]))
     assert [(r.partition, r.timestamp) for r in ahead.take(limit=3)] == [
@@ -55,7 +69,7 @@ def test_a_batch_stops_at_the_limit_and_the_rest_waits() -> None:
 
 
 def test_only_partitions_under_half_their_depth_are_topped_up() -> None:
-    ahead: ReadAhead[Rec] = ReadAhead()
+    ahead: ReadAhead[str, Rec] = ReadAhead()
     ahead.add("full", records("full", [1] * 6))
     ahead.add("half", records("half", [1] * 5))
     ahead.add("low", records("low", [1] * 4))
@@ -75,7 +89,7 @@ def test_every_record_comes_out_once_in_its_partitions_order(
     buffered: dict[str, list[int]], limit: int
 ) -> None:
     """Even with timestamps that go back within a partition, nothing is lost or stuck."""
-    ahead: ReadAhead[Rec] = ReadAhead()
+    ahead: ReadAhead[str, Rec] = ReadAhead()
     for partition, timestamps in buffered.items():
         ahead.add(partition, records(partition, timestamps))
     taken: list[Rec] = []
@@ -93,7 +107,7 @@ def test_a_batch_is_in_timestamp_order_up_to_the_horizon(
 ) -> None:
     """With each partition in timestamp order (as producers stamp them), a batch is sorted and
     holds nothing newer than the newest record buffered of any partition still buffered."""
-    ahead: ReadAhead[Rec] = ReadAhead()
+    ahead: ReadAhead[str, Rec] = ReadAhead()
     for partition, timestamps in buffered.items():
         ahead.add(partition, records(partition, sorted(timestamps)))
     horizon = min((max(ts) for ts in buffered.values() if ts), default=None)
@@ -108,7 +122,7 @@ def test_a_batch_is_in_timestamp_order_up_to_the_horizon(
             assert smallest_left > horizon
 
 
-def _remaining(ahead: ReadAhead[Rec]) -> list[Rec]:
+def _remaining(ahead: ReadAhead[str, Rec]) -> list[Rec]:
     rest: list[Rec] = []
     while batch := ahead.take(1_000):
         rest += batch
