@@ -241,13 +241,14 @@ class Ingest:
             await self._top_up(consumer)
         if assignment != self._assignments:
             return []  # `_process` would drop them; the next fetch clears the rest
-        return self._ahead.take(MAX_BATCH, self._more_to_come)
 
-    def _more_to_come(self, tp: TopicPartition, newest: ConsumerRecord[bytes, bytes]) -> bool:
-        """Whether `tp`'s log held more than is buffered when it was last fetched: only such a
-        partition may hold a batch back (`ReadAhead.take`)."""
-        highwater = self._consumer.highwater(tp) if self._consumer is not None else None
-        return highwater is None or newest.offset + 1 < highwater
+        def more_to_come(tp: TopicPartition, newest: ConsumerRecord[bytes, bytes]) -> bool:
+            """Whether `tp`'s log held more than is buffered when it was last fetched: only
+            such a partition may hold a batch back (`ReadAhead.take`)."""
+            highwater = consumer.highwater(tp)
+            return highwater is None or newest.offset + 1 < highwater
+
+        return self._ahead.take(MAX_BATCH, more_to_come)
 
     async def apply(self, records: Sequence[Record]) -> list[Outcome]:
         """Apply `records` as one batch and make it durable; what happened to each."""
