@@ -20,7 +20,9 @@ Guarantees, each proved by an integration test on the real broker:
   rebalance (finishing the batch in hand, well inside the rebalance window) and resumes with
   the new assignment when Faust reports the recovery complete;
 - delivery is at-least-once: after a crash a batch may be read again, and the per-lead
-  `event_id` de-duplication keeps it from being applied twice.
+  `event_id` de-duplication keeps it from being applied twice; a clean stop finishes the
+  batch in hand and commits first (`stop_reading`, called by the app before Faust stops), so
+  nothing is read or published again after it.
 
 Its offsets live in the consumer group `<app id>-ingest`, which has no members (the loop
 assigns partitions itself, following Faust): `kafka-consumer-groups --describe` shows its lag,
@@ -309,7 +311,7 @@ class Ingest:
 
     async def _commit(self, timeout_s: float = ACK_TIMEOUT_S) -> None:
         """Commit the offsets of every applied batch (its outputs and state are durable)."""
-        offsets, self._uncommitted = self._uncommitted, {}
+        offsets = self._uncommitted
         self._committed_at = time.monotonic()
         if offsets and self._consumer is not None:
             try:
@@ -319,6 +321,8 @@ class Ingest:
                     f"Kafka did not take the commit of {len(offsets)} partitions' offsets "
                     f"within {timeout_s:.0f} s; stopping (the batches are read again)"
                 ) from None
+        # Forgotten only once committed: a commit cut short by a stop is made again.
+        self._uncommitted = {}
 
     async def _commit_before_leaving(self) -> None:
         """Before a rebalance or a stop: whoever reads these partitions next reads on from
@@ -330,8 +334,9 @@ class Ingest:
         except (IngestError, KafkaError) as error:
             log.warning("ingest leaves partitions without seeing its commit: %s", error)
 
-    async def stop_reading(self) -> None:
-        """At the start of a rebalance: finish the batch in hand, read nothing more."""
+    async def stop_reading(self, why: str = "a rebalance") -> None:
+        """At the start of a rebalance, or when the worker stops: finish the batch in hand,
+        commit, read nothing more."""
         started = time.monotonic()
         self.stops += 1
         async with self._batch_lock:
@@ -340,7 +345,7 @@ class Ingest:
             self._assignments += 1
             if self._consumer is not None:
                 self._consumer.pause(*self._all_partitions())
-        log.info("ingest stopped for a rebalance in %.0f ms", (time.monotonic() - started) * 1000)
+        log.info("ingest stopped for %s in %.0f ms", why, (time.monotonic() - started) * 1000)
 
     async def read_partitions(self, partitions: frozenset[int], stops_seen: int) -> None:
         """After Faust recovered the tables of `partitions`: read them from their committed

@@ -6,11 +6,11 @@ import asyncio
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from streamproc.domain.events import TOPIC_OF_INPUT, InputEvent
@@ -21,7 +21,7 @@ from streamproc.streaming.topics import INPUT_TOPICS, OUTPUT_TOPICS
 
 
 async def produce(
-    settings: Settings, messages: list[tuple[str, bytes | None, bytes | None]]
+    settings: Settings, messages: Sequence[tuple[str, bytes | None, bytes | None]]
 ) -> None:
     """Send (topic without prefix, key, value) messages in order and wait for every ack."""
     producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
@@ -34,7 +34,7 @@ async def produce(
 
 
 async def produce_backlog(
-    settings: Settings, messages: list[tuple[str, bytes | None, bytes | None]]
+    settings: Settings, messages: Sequence[tuple[str, bytes | None, bytes | None]]
 ) -> None:
     """Send (topic without prefix, key, value) messages fast, stamped a millisecond apart in
     their order (a live source's send times; a bulk send would stamp many alike)."""
@@ -108,57 +108,118 @@ class OutputCollector:
 
 
 async def wait_until_processed(settings: Settings, timeout: float = 60) -> None:
-    """Wait until the worker's group has committed every input partition up to its end.
+    """Wait until the worker's groups have committed every input partition up to its end.
 
-    Faust commits only what it has processed and published, so a committed end offset means
-    every input so far is in the state and its outputs are on their topics.
+    Offsets are committed only for what was processed and published, so a committed end
+    offset means every input so far is in the state and its outputs are on their topics.
     """
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
     consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
-    await admin.start()
     await consumer.start()
     try:
-        partitions = [
-            TopicPartition(settings.topic(name), p)
-            for name in INPUT_TOPICS
-            for p in range(settings.partitions)
-        ]
-        ends = await consumer.end_offsets(partitions)
-        deadline = time.monotonic() + timeout
-        while True:
-            committed = {}
-            for group in worker_groups(settings):
-                committed.update(await admin.list_consumer_group_offsets(group))
-            behind = {
-                tp: end
-                for tp, end in ends.items()
-                if end and (committed.get(tp) is None or committed[tp].offset < end)
-            }
-            if not behind:
-                return
-            assert time.monotonic() < deadline, f"worker still behind on {behind} after {timeout}s"
-            await asyncio.sleep(0.25)
+        ends = await consumer.end_offsets(_input_partitions(settings))
     finally:
         await consumer.stop()
+
+    def behind(committed: dict[TopicPartition, int]) -> dict[TopicPartition, int]:
+        return {tp: end for tp, end in ends.items() if end and committed.get(tp, 0) < end}
+
+    await _wait_for_commits(settings, lambda committed: not behind(committed), timeout)
+
+
+async def wait_until_committed(settings: Settings, events: int, timeout: float = 60) -> None:
+    """Wait until the worker's groups have committed at least `events` input events."""
+    await _wait_for_commits(settings, lambda committed: sum(committed.values()) >= events, timeout)
+
+
+async def committed_offsets(settings: Settings) -> dict[TopicPartition, int]:
+    """The input offsets the worker's groups have committed; a partition never committed is
+    left out."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        return await _committed(admin, settings)
+    finally:
         await admin.close()
+
+
+async def _wait_for_commits(
+    settings: Settings, done: Callable[[dict[TopicPartition, int]], bool], timeout: float
+) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        deadline = time.monotonic() + timeout
+        while not done(committed := await _committed(admin, settings)):
+            assert time.monotonic() < deadline, f"commits after {timeout}s: {committed}"
+            await asyncio.sleep(0.25)
+    finally:
+        await admin.close()
+
+
+async def _committed(admin: AIOKafkaAdminClient, settings: Settings) -> dict[TopicPartition, int]:
+    inputs = set(_input_partitions(settings))
+    committed = {}
+    for group in worker_groups(settings):
+        offsets = await admin.list_consumer_group_offsets(group)
+        committed.update({tp: meta.offset for tp, meta in offsets.items() if tp in inputs})
+    return committed
+
+
+def _input_partitions(settings: Settings) -> list[TopicPartition]:
+    return [
+        TopicPartition(settings.topic(name), p)
+        for name in INPUT_TOPICS
+        for p in range(settings.partitions)
+    ]
 
 
 async def latest_values(settings: Settings, topic: str) -> dict[bytes, bytes]:
     """The newest value of every key of `topic` (a full name, e.g. a changelog), read to its
     end; keys whose newest record is a tombstone are left out."""
+    partitions = [TopicPartition(topic, p) for p in range(settings.partitions)]
+    values = {record.key: record.value for record in await _read_all(settings, partitions)}
+    return {key: value for key, value in values.items() if key and value is not None}
+
+
+async def event_ids_published(settings: Settings, topic: str) -> list[str]:
+    """The `event_id` of every record on output `topic` (without the prefix), in no order."""
+    name = settings.topic(topic)
+    partitions = [TopicPartition(name, p) for p in range(settings.partitions)]
+    return [
+        orjson.loads(record.value)["event_id"]
+        for record in await _read_all(settings, partitions)
+        if record.value
+    ]
+
+
+async def positions_by_event_id(settings: Settings) -> dict[str, tuple[TopicPartition, int]]:
+    """Where each input event sits first (its topic partition and offset): a source may send
+    an event again, and the worker applies it where it came first."""
+    positions: dict[str, tuple[TopicPartition, int]] = {}
+    for record in await _read_all(settings, _input_partitions(settings)):
+        if record.value:
+            event_id = orjson.loads(record.value)["event_id"]
+            where = (TopicPartition(record.topic, record.partition), record.offset)
+            positions[event_id] = min(positions.get(event_id, where), where)
+    return positions
+
+
+async def _read_all(
+    settings: Settings, partitions: list[TopicPartition]
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of `partitions`, read to their ends, each partition's in order."""
     consumer = AIOKafkaConsumer(
         bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False
     )
     await consumer.start()
     try:
-        partitions = [TopicPartition(topic, p) for p in range(settings.partitions)]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)
         ends = await consumer.end_offsets(partitions)
-        values: dict[bytes, bytes | None] = {}
+        read: list[ConsumerRecord[bytes, bytes]] = []
         while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
             for records in (await consumer.getmany(timeout_ms=500)).values():
-                values.update((record.key, record.value) for record in records if record.key)
-        return {key: value for key, value in values.items() if value is not None}
+                read.extend(records)
+        return read
     finally:
         await consumer.stop()

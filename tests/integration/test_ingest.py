@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections import Counter
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,8 +23,13 @@ from streamproc.worker_process import WorkerProcess
 from tests.integration.conftest import free_ports, start_worker, worker_settings
 from tests.integration.kafka_io import (
     OutputCollector,
+    committed_offsets,
+    event_ids_published,
     latest_values,
+    positions_by_event_id,
     produce,
+    produce_backlog,
+    wait_until_committed,
     wait_until_processed,
 )
 
@@ -108,6 +114,56 @@ async def test_joins_leaves_and_a_kill_keep_the_state_and_outputs_of_a_clean_rep
             if name == topic
         }
         assert published == expected_ids[topic], topic
+
+
+async def test_a_clean_stop_mid_stream_commits_what_it_applied_and_nothing_is_published_twice(
+    kafka: str, tmp_path: Path
+) -> None:
+    # A stopping worker finishes the batch in hand and commits it: its successor reads on
+    # from there, rather than applying (and de-duplicating) the last second again, and no
+    # output of a batch cut short is published a second time.
+    settings = worker_settings(kafka, tmp_path, "default")
+    days = 14
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=days)
+    history = list(simulate(SimulationConfig(start=start, leads=2500, days=days, seed=29)))
+    await produce_backlog(
+        settings, [(topic, event.lead_id.encode(), encode(event)) for topic, event in history]
+    )
+    worker = start_worker(settings, tmp_path / "worker-1.log")
+    try:
+        await wait_until_committed(settings, len(history) // 4, timeout=120)
+        worker.stop()  # SIGTERM while batches are read, applied and made durable
+    finally:
+        worker.stop()
+
+    committed = await committed_offsets(settings)
+    assert sum(committed.values()) < len(history), "stopped mid-stream, as the test means to"
+    where = await positions_by_event_id(settings)
+    changelog = f"{settings.topic(settings.app_id)}-lead-states-changelog"
+    beyond = [
+        (event_id, where[event_id])
+        for value in (await latest_values(settings, changelog)).values()
+        for event_id in _event_ids(LeadState.model_validate_json(value))
+        if where[event_id][1] >= committed.get(where[event_id][0], 0)
+    ]
+    assert not beyond, f"applied but not committed at the stop: {beyond[:5]} (of {len(beyond)})"
+
+    worker = start_worker(settings, tmp_path / "worker-2.log")
+    try:
+        await wait_until_processed(settings, timeout=120)
+    finally:
+        worker.stop()
+    for topic in PUBLISHED:
+        published = Counter(await event_ids_published(settings, topic))
+        assert published, topic
+        assert [event_id for event_id, times in published.items() if times > 1] == [], topic
+
+
+def _event_ids(state: LeadState) -> set[str]:
+    """The ids of the events a state remembers: its newest hits and its sales actions."""
+    return {event_id for hits in state.hits.values() for _, event_id in hits} | set(
+        state.action_ids
+    )
 
 
 def _applied(state: LeadState) -> tuple[int, int, int]:
