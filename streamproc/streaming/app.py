@@ -8,7 +8,6 @@ worker.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
@@ -74,9 +73,11 @@ class _App(faust.App):
     before_stop: Callable[[], Awaitable[None]] | None = None
 
     async def on_stop(self) -> None:
-        if self.before_stop is not None:
-            await self.before_stop()
-        await super().on_stop()
+        try:
+            if self.before_stop is not None:
+                await self.before_stop()
+        finally:
+            await super().on_stop()
 
 
 def _faust_app(settings: Settings) -> _App:
@@ -150,7 +151,7 @@ def create_app(settings: Settings, definition: Definition | None = None) -> Pipe
             raise
 
     app.task(run_ingest)
-    app.before_stop = functools.partial(ingest.stop_reading, "the worker's stop")
+    app.before_stop = ingest.close
     follow_rebalances(app, ingest, settings.topic(TICKS_TOPIC))
 
     async def tick_overdue_leads() -> None:

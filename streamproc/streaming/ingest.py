@@ -21,8 +21,9 @@ Guarantees, each proved by an integration test on the real broker:
   the new assignment when Faust reports the recovery complete;
 - delivery is at-least-once: after a crash a batch may be read again, and the per-lead
   `event_id` de-duplication keeps it from being applied twice; a clean stop finishes the
-  batch in hand and commits first (`stop_reading`, called by the app before Faust stops), so
-  nothing is read or published again after it.
+  batch in hand and commits before Faust stops (`close`), so the next worker reads on from
+  what was applied, unless that commit is not acknowledged within
+  `REVOKE_COMMIT_TIMEOUT_S`.
 
 Its offsets live in the consumer group `<app id>-ingest`, which has no members (the loop
 assigns partitions itself, following Faust): `kafka-consumer-groups --describe` shows its lag,
@@ -157,7 +158,10 @@ class Ingest:
         self._assignments = 0
         """How many times the partitions read changed: a fetch from before is stale."""
         self.stops = 0
-        """How many rebalances stopped the loop: a resume decided before one is stale."""
+        """How many times the loop was stopped (rebalances, the worker's stop): a resume
+        decided before one is stale."""
+        self._closed = False
+        """Whether the worker is stopping: no partition is read again."""
 
     @property
     def group_id(self) -> str:
@@ -328,15 +332,24 @@ class Ingest:
         """Before a rebalance or a stop: whoever reads these partitions next reads on from
         what was applied. Bounded, so that a revoke stays inside the rebalance window; a
         commit not acknowledged by then may still land, or those events are read again,
-        which de-duplication makes harmless."""
+        which de-duplication makes harmless. Either way the offsets are dropped: their
+        partitions may be another worker's now, whose commits they must not overwrite."""
         try:
             await self._commit(REVOKE_COMMIT_TIMEOUT_S)
         except (IngestError, KafkaError) as error:
             log.warning("ingest leaves partitions without seeing its commit: %s", error)
+        self._uncommitted = {}
+
+    async def close(self) -> None:
+        """When the worker stops, before Faust stops its consumer and tables: finish the
+        batch in hand, commit, and read no more (the agent's hand-overs are still applied
+        until Faust stops it: Faust waits for them)."""
+        self._closed = True
+        await self.stop_reading("the worker's stop")
 
     async def stop_reading(self, why: str = "a rebalance") -> None:
-        """At the start of a rebalance, or when the worker stops: finish the batch in hand,
-        commit, read nothing more."""
+        """At the start of a rebalance: finish the batch in hand, commit, read nothing
+        more."""
         started = time.monotonic()
         self.stops += 1
         async with self._batch_lock:
@@ -349,7 +362,10 @@ class Ingest:
 
     async def read_partitions(self, partitions: frozenset[int], stops_seen: int) -> None:
         """After Faust recovered the tables of `partitions`: read them from their committed
-        offsets on, unless a rebalance stopped the loop again since `stops_seen`."""
+        offsets on, unless a rebalance stopped the loop again since `stops_seen`, or the
+        worker is stopping."""
+        if self._closed:
+            return
         consumer = self._consumer
         if consumer is None:  # not started: `run` reads them once it is
             self.partitions = partitions
@@ -361,7 +377,7 @@ class Ingest:
         if never_committed:
             starts.update(await consumer.beginning_offsets(never_committed))
         async with self._batch_lock:
-            if self.stops != stops_seen:
+            if self.stops != stops_seen or self._closed:
                 return
             self.partitions = partitions
             self._assignments += 1

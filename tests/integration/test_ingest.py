@@ -140,14 +140,18 @@ async def test_a_clean_stop_mid_stream_commits_what_it_applied_and_nothing_is_pu
         worker.stop()  # SIGTERM while batches are read, applied and made durable
     finally:
         worker.stop()
+    assert worker.process is not None and worker.process.returncode == 0, "not killed"
+    assert "ingest stopped for the worker's stop" in worker.log.read_text()
 
     committed = await committed_offsets(settings)
     assert sum(committed.values()) < len(history), "stopped mid-stream, as the test means to"
     where = await positions_by_event_id(settings)
     changelog = f"{settings.topic(settings.app_id)}-lead-states-changelog"
+    stored = await latest_values(settings, changelog)
+    assert len(stored) > 100, "the worker stored states before it stopped"
     beyond = [
         (event_id, where[event_id])
-        for value in (await latest_values(settings, changelog)).values()
+        for value in stored.values()
         for event_id in _event_ids(LeadState.model_validate_json(value))
         if where[event_id][1] >= committed.get(where[event_id][0], 0)
     ]
@@ -165,9 +169,12 @@ async def test_a_clean_stop_mid_stream_commits_what_it_applied_and_nothing_is_pu
 
 
 def _event_ids(state: LeadState) -> set[str]:
-    """The ids of the events a state remembers: its newest hits and its sales actions."""
-    return {event_id for hits in state.hits.values() for _, event_id in hits} | set(
-        state.action_ids
+    """The ids of the events a state remembers: its newest hits, its sales actions and
+    those waiting for a stage that allows them."""
+    return (
+        {event_id for hits in state.hits.values() for _, event_id in hits}
+        | set(state.action_ids)
+        | {parked.action.event_id for parked in state.parked}
     )
 
 
