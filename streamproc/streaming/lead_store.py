@@ -32,13 +32,32 @@ class Tables:
     """lead id -> the shadow definition's LeadState JSON, when shadow mode is on."""
 
 
+CHANGELOG_CONFIGS = {
+    "segment.bytes": str(16 * 2**20),
+    "segment.ms": str(600_000),
+}
+"""Topic settings of the changelogs Faust creates. Kafka compacts closed segments only, and
+by default a segment closes at 1 GB or after 7 days: after the 200,000 events of a
+`make bench` run the lead table's changelog held 108,100 records for 9,999 leads, none
+compacted a minute later, and a worker starting without its store read them all (ready in
+30.5 s). With segments closed at 16 MB or after 10 minutes the broker's cleaner had cut
+them to 36,800 within 45 s (ready in 15.6 s); what stays is the open segment, at most
+16 MB a partition. Only topics created from now on get these: an existing changelog keeps
+its settings until altered (`kafka-configs --alter --entity-type topics --add-config`)."""
+
+
 def lead_tables(app: faust.App, settings: Settings) -> Tables:
     """Declare the worker's tables on `app`."""
 
     # bytes keys and values get Faust's raw codec in the changelogs.
     def table(name: str) -> Any:
         return app.Table(
-            name, default=None, partitions=settings.partitions, key_type=bytes, value_type=bytes
+            name,
+            default=None,
+            partitions=settings.partitions,
+            key_type=bytes,
+            value_type=bytes,
+            extra_topic_configs=CHANGELOG_CONFIGS,
         )
 
     return Tables(

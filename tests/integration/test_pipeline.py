@@ -9,8 +9,11 @@ import urllib.request
 
 import orjson
 import pytest
+from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from streamproc.domain.events import InputEvent
+from streamproc.streaming.lead_store import CHANGELOG_CONFIGS
 from streamproc.worker_process import WorkerProcess
 from tests.builders import at, good_fit, visit
 from tests.integration.kafka_io import (
@@ -174,3 +177,32 @@ def http_get(url: str) -> tuple[int, bytes]:
     except urllib.error.HTTPError as error:
         with error:
             return error.code, error.read()
+
+
+async def test_the_tables_changelogs_close_segments_the_cleaner_can_compact(
+    acme_worker: WorkerProcess,
+) -> None:
+    # Kafka compacts closed segments only: with its default 1 GB segments a worker starting
+    # without its store read about 11 changelog records per lead (`CHANGELOG_CONFIGS`).
+    settings = acme_worker.settings
+    changelogs = [
+        f"{settings.topic(settings.app_id)}-{table}-changelog"
+        for table in ("lead-states", "queue-rotations", "sla-deadlines")
+    ]
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    await admin.start()
+    try:
+        responses = await admin.describe_configs(
+            [ConfigResource(ConfigResourceType.TOPIC, name) for name in changelogs]
+        )
+    finally:
+        await admin.close()
+    found = {
+        resource[3]: {entry[0]: entry[1] for entry in resource[4]}
+        for response in responses
+        for resource in response.resources
+    }
+    for name in changelogs:
+        assert found[name]["cleanup.policy"] == "compact", name
+        for key, value in CHANGELOG_CONFIGS.items():
+            assert found[name][key] == value, (name, key)
