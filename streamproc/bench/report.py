@@ -166,6 +166,19 @@ def _recovery_rows(recovery: dict[str, Any]) -> list[Row]:
     return rows
 
 
+def _recovery_after_run_row(run: dict[str, Any]) -> Row:
+    if (failed := _failed("recovery after the run", run)) is not None:
+        return failed
+    return (
+        f"recovery of the throughput run's changelog, {_n(run['leads'])} leads, memory://",
+        f"recovered {_n(run['recovered_s'], ' s', 1)} after process start; "
+        f"{_n(run['changelog_records'])} changelog records; "
+        f"leads found {run['sampled_leads_found']}",
+        "",
+        "",
+    )
+
+
 def _scaleout_rows(scaleout: dict[str, Any], one_worker: Any) -> list[Row]:
     if (failed := _failed("scale-out", scaleout)) is not None:
         return [failed]
@@ -204,6 +217,8 @@ def figure_rows(results: dict[str, Any]) -> list[Row]:
     if "scaleout" in results:
         rows += _scaleout_rows(results["scaleout"], results.get("worker"))
     rows += _memory_rows(results.get("memory", []))
+    if "recovery_after_run" in results:
+        rows.append(_recovery_after_run_row(results["recovery_after_run"]))
     if "recovery" in results:
         rows += _recovery_rows(results["recovery"])
     return rows

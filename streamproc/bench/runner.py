@@ -26,7 +26,7 @@ import faust
 from streamproc.bench.context import Bench, free_ports
 from streamproc.bench.kafka_ops import delete_topics
 from streamproc.bench.latency import latency
-from streamproc.bench.memory import memory_per_lead, recovery
+from streamproc.bench.memory import memory_per_lead, recovery, recovery_after_run
 from streamproc.bench.options import BenchOptions
 from streamproc.bench.phases import faust_baseline, worker_throughput
 from streamproc.bench.procs import scrub_debug_environment
@@ -121,6 +121,11 @@ async def _throughput_phases(bench: Bench, results: dict[str, Any]) -> None:
             )
     if worker is not None:
         bench.children.stop(worker)
+        if "recovery" in options.phases:
+            leads = sorted({key.decode() for _, key, _ in workload.messages})
+            results["recovery_after_run"] = await _guard(
+                bench, "recovery", recovery_after_run(bench, worker.settings, leads)
+            )
     if "scaleout" in options.phases:
         if worker is None:
             results["scaleout"] = {"phase": "scaleout", "error": "needs a successful worker phase"}

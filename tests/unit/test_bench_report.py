@@ -101,6 +101,23 @@ def test_recovery_below_a_million_leads_has_no_verdict() -> None:
     assert _row(figure_rows(results), "recovery")[3] == "n/a (not 1M)"
 
 
+def test_recovery_of_the_runs_own_changelog_says_how_many_records_it_read() -> None:
+    results = _results(
+        recovery_after_run={
+            "leads": 9_999,
+            "changelog_records": 36_800,
+            "recovered_s": 15.6,
+            "sampled_leads_found": "20/20",
+        }
+    )
+    row = _row(figure_rows(results), "recovery of the throughput run's changelog, 9,999 leads")
+    assert row[1] == (
+        "recovered 15.6 s after process start; 36,800 changelog records; leads found 20/20"
+    )
+    failed = _results(recovery_after_run={"phase": "recovery", "error": "WorkerError: gone"})
+    assert _row(figure_rows(failed), "recovery after the run")[3] == "ERROR"
+
+
 def test_phases_that_did_not_run_leave_no_rows() -> None:
     rows = figure_rows({"raw": {"events_per_s": 1_000, "complete": True}})
     assert [row[0] for row in rows] == ["raw ceiling (aiokafka)"]
