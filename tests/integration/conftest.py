@@ -9,15 +9,25 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from streamproc.domain.events import InputEvent
 from streamproc.settings import Settings
+from streamproc.simulation import SimulationConfig, simulate
 from streamproc.worker_process import WorkerError, WorkerProcess
 from tests.integration.kafka_io import OutputCollector
 
 STREAMPROC = Path(sys.executable).parent / "streamproc"
+HISTORY_DAYS = 14
+
+
+def recent_history(leads: int, seed: int) -> list[tuple[str, InputEvent]]:
+    """The simulator's (topic, event) history of `leads` over the HISTORY_DAYS up to now."""
+    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=HISTORY_DAYS)
+    return list(simulate(SimulationConfig(start=start, leads=leads, days=HISTORY_DAYS, seed=seed)))
 
 
 def free_ports(count: int) -> list[int]:

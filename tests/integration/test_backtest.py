@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 
 import orjson
@@ -16,10 +16,9 @@ from streamproc.backtest.kafka_source import read_topics
 from streamproc.backtest.result import ReplayResult
 from streamproc.definitions import load_definition
 from streamproc.settings import Settings
-from streamproc.simulation import SimulationConfig, simulate
 from streamproc.streaming.codec import encode
 from streamproc.streaming.topics import ensure_topics
-from tests.integration.conftest import start_worker, worker_settings
+from tests.integration.conftest import recent_history, start_worker, worker_settings
 from tests.integration.kafka_io import (
     OutputCollector,
     produce,
@@ -39,9 +38,7 @@ async def test_the_backtest_of_a_history_gives_the_workers_crossings_and_breache
     kafka: str, tmp_path: Path
 ) -> None:
     settings = worker_settings(kafka, tmp_path, "default")
-    days = 14
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=days)
-    history = list(simulate(SimulationConfig(start=start, leads=80, days=days, seed=11)))
+    history = recent_history(leads=80, seed=11)
     collector = OutputCollector(settings)
     await collector.start()
     worker = start_worker(settings, tmp_path / "worker.log")
@@ -103,10 +100,8 @@ async def test_a_backlog_read_at_start_gives_the_backtests_crossings_field_for_f
     replay reads in event time, the worker in the order sent, which a few late events change.
     """
     settings = worker_settings(kafka, tmp_path, "default")
-    days = 14
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=days)
     # Enough page visits (about 5,000 a partition) that one partition fills a whole batch.
-    history = list(simulate(SimulationConfig(start=start, leads=800, days=days, seed=5)))
+    history = recent_history(leads=800, seed=5)
     await ensure_topics(settings)
     await produce_backlog(settings, [(t, e.lead_id.encode(), encode(e)) for t, e in history])
     collector = OutputCollector(settings)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import Counter
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -17,10 +16,9 @@ from streamproc.backtest.sources import merged
 from streamproc.definitions import load_definition
 from streamproc.domain.state import LeadState
 from streamproc.settings import Settings
-from streamproc.simulation import SimulationConfig, simulate
 from streamproc.streaming.codec import encode
 from streamproc.worker_process import WorkerProcess
-from tests.integration.conftest import free_ports, start_worker, worker_settings
+from tests.integration.conftest import free_ports, recent_history, start_worker, worker_settings
 from tests.integration.kafka_io import (
     OutputCollector,
     committed_offsets,
@@ -50,9 +48,7 @@ async def test_joins_leaves_and_a_kill_keep_the_state_and_outputs_of_a_clean_rep
     second = first.model_copy(
         update={"data_dir": tmp_path / "second", "web_port": free_ports(1)[0]}
     )
-    days = 14
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=days)
-    history = list(simulate(SimulationConfig(start=start, leads=200, days=days, seed=23)))
+    history = recent_history(leads=200, seed=23)
     messages = [(topic, event.lead_id.encode(), encode(event)) for topic, event in history]
     quarter = len(messages) // 4
     chunks = [messages[i * quarter : (i + 1) * quarter] for i in range(3)]
@@ -128,9 +124,7 @@ async def test_a_clean_stop_mid_stream_commits_what_it_applied_and_nothing_is_pu
     # from there, rather than applying (and de-duplicating) the last second again, and no
     # output of a batch cut short is published a second time.
     settings = worker_settings(kafka, tmp_path, "default")
-    days = 14
-    start = datetime.now(UTC).replace(microsecond=0) - timedelta(days=days)
-    history = list(simulate(SimulationConfig(start=start, leads=2500, days=days, seed=29)))
+    history = recent_history(leads=2500, seed=29)
     await produce_backlog(
         settings, [(topic, event.lead_id.encode(), encode(event)) for topic, event in history]
     )
