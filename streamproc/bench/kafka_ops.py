@@ -198,8 +198,11 @@ async def delete_topics(bootstrap: str, prefix: str) -> list[str]:
         await admin.close()
 
 
-async def read_values(bootstrap: str, topic: str, partitions: int) -> list[bytes]:
-    """Every value of `topic`, from the beginning to the end it had when called."""
+async def read_records(
+    bootstrap: str, topic: str, partitions: int
+) -> list[tuple[bytes | None, bytes]]:
+    """Every (key, value) of `topic` but tombstones, from the beginning to the end it had
+    when called."""
     tps = partitions_of([topic], partitions)
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
@@ -207,10 +210,10 @@ async def read_values(bootstrap: str, topic: str, partitions: int) -> list[bytes
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
-        values: list[bytes] = []
+        read: list[tuple[bytes | None, bytes]] = []
         while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
             for records in (await consumer.getmany(timeout_ms=500)).values():
-                values.extend(record.value for record in records if record.value is not None)
-        return values
+                read.extend((r.key, r.value) for r in records if r.value is not None)
+        return read
     finally:
         await consumer.stop()

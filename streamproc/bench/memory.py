@@ -14,7 +14,7 @@ from streamproc.bench.kafka_ops import (
     end_offsets,
     partitions_of,
     produce_bulk,
-    read_values,
+    read_records,
     wait_committed,
 )
 from streamproc.bench.procs import (
@@ -204,18 +204,21 @@ def _rounded(value: float | None) -> float | None:
     return None if value is None else round(value, 2)
 
 
-async def recovery_after_run(bench: Bench, settings: Settings, leads: list[str]) -> dict[str, Any]:
+async def recovery_after_run(
+    bench: Bench, settings: Settings, sample_from: list[str]
+) -> dict[str, Any]:
     """A fresh worker (memory://, empty data directory) on the changelog that the throughput
     and latency runs left behind: not one record per lead, as `recovery` writes, but one per
     batch that touched the lead, less what the broker's cleaner has compacted by now."""
     phase = "recovery"
     changelog = f"{settings.topic(settings.app_id)}-lead-states-changelog"
-    records = len(await read_values(bench.bootstrap, changelog, settings.partitions))
-    bench.say(phase, f"after the run, {changelog} holds {records:,} records")
+    read = await read_records(bench.bootstrap, changelog, settings.partitions)
+    leads = len({key for key, _ in read})
+    bench.say(phase, f"after the run, {changelog} holds {len(read):,} records of {leads:,} leads")
     fresh = settings.model_copy(update={"data_dir": settings.data_dir / "restarted"})
     fresh.data_dir.mkdir(parents=True)
-    figures = await _timed_start(bench, phase, fresh, "after-run", leads)
-    return {"leads": len(leads), "changelog_records": records, **figures}
+    figures = await _timed_start(bench, phase, fresh, "after-run", sample_from)
+    return {"leads": leads, "changelog_records": len(read), **figures}
 
 
 async def recovery(bench: Bench, leads: int) -> dict[str, Any]:

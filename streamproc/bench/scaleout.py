@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from streamproc.bench.context import Bench, free_ports
-from streamproc.bench.kafka_ops import end_offsets, partitions_of, read_values, wait_committed
+from streamproc.bench.kafka_ops import end_offsets, partitions_of, read_records, wait_committed
 from streamproc.bench.phases import READY_TIMEOUT, throughput_figures
 from streamproc.bench.procs import start_and_wait_ready
 from streamproc.bench.workload import Workload
@@ -109,7 +109,7 @@ async def published(bench: Bench, settings: Settings) -> Published:
     published = []
     for topic in ("mql-crossed", "lead-stage-changes"):
         name = settings.topic(topic)
-        for value in await read_values(bench.bootstrap, name, settings.partitions):
+        for _, value in await read_records(bench.bootstrap, name, settings.partitions):
             published.append((topic, orjson.loads(value)))
     return published
 

@@ -40,9 +40,9 @@ CHANGELOG_CONFIGS = {
 by default a segment closes at 1 GB or after 7 days: after `make bench`'s throughput and
 latency runs the lead table's changelog held 343,224 records, and a worker starting without
 its store read them all (127.7 s). With segments closed at 16 MB or after 10 minutes the
-broker's cleaner compacts while the worker runs: 197,584 records after a run with more
-events, read in 49.8 s (README, "Benchmark"). Only topics created from now on get these: an
-existing changelog keeps its settings until altered (`kafka-configs --alter`)."""
+broker's cleaner keeps it near one record per lead while the worker runs (173,860 records of
+172,575 leads, read in 35.7 s; README, "Benchmark"). Only topics created from now on get
+these: an existing changelog keeps its settings until altered (`kafka-configs --alter`)."""
 
 
 def lead_tables(app: faust.App, settings: Settings) -> Tables:
