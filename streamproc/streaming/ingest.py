@@ -362,8 +362,8 @@ class Ingest:
 
     async def read_partitions(self, partitions: frozenset[int], stops_seen: int) -> None:
         """After Faust recovered the tables of `partitions`: read them from their committed
-        offsets on, unless a rebalance stopped the loop again since `stops_seen`, or the
-        worker is stopping."""
+        offsets on, unless the loop was stopped again since `stops_seen` (a stop during the
+        round trips below counts one), or the worker is stopping."""
         if self._closed:
             return
         consumer = self._consumer
@@ -377,7 +377,7 @@ class Ingest:
         if never_committed:
             starts.update(await consumer.beginning_offsets(never_committed))
         async with self._batch_lock:
-            if self.stops != stops_seen or self._closed:
+            if self.stops != stops_seen:
                 return
             self.partitions = partitions
             self._assignments += 1
