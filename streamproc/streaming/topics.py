@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
+
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.partitioner import murmur2
 
@@ -51,8 +54,7 @@ async def ensure_topics(settings: Settings) -> None:
                 [NewTopic(name, settings.partitions, settings.replication) for name in missing]
             )
         inputs = [settings.topic(name) for name in CONSUMED_TOPICS]
-        described = await admin.describe_topics(inputs)
-        counts = {item["topic"]: len(item["partitions"]) for item in described}
+        counts = await partition_counts(admin, inputs)
         if len(set(counts.values())) > 1:
             raise TopicError(
                 "input topics are not co-partitioned: "
@@ -61,6 +63,25 @@ async def ensure_topics(settings: Settings) -> None:
             )
     finally:
         await admin.close()
+
+
+CREATED_WITHIN_S = 10.0
+"""How long a topic just created may still show no partitions."""
+
+
+async def partition_counts(
+    admin: AIOKafkaAdminClient, names: list[str], within_s: float = CREATED_WITHIN_S
+) -> dict[str, int]:
+    """Each topic's partition count. A topic created a moment ago (by us, or by a producer
+    with auto-creation) may show none until the broker's metadata has it: such counts are
+    asked again, for up to `within_s`, rather than reported as a mismatch."""
+    deadline = time.monotonic() + within_s
+    while True:
+        described = await admin.describe_topics(names)
+        counts = {item["topic"]: len(item["partitions"]) for item in described}
+        if all(counts.values()) or time.monotonic() >= deadline:
+            return counts
+        await asyncio.sleep(0.1)
 
 
 def partition_for(key: bytes, partitions: int) -> int:
