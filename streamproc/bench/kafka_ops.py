@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
 from streamproc.streaming.topics import partition_for
@@ -198,22 +198,21 @@ async def delete_topics(bootstrap: str, prefix: str) -> list[str]:
         await admin.close()
 
 
-async def read_records(
-    bootstrap: str, topic: str, partitions: int
-) -> list[tuple[bytes | None, bytes]]:
-    """Every (key, value) of `topic` but tombstones, from the beginning to the end it had
-    when called."""
-    tps = partitions_of([topic], partitions)
+async def read_to_end(
+    bootstrap: str, tps: list[TopicPartition]
+) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record of `tps`, from the beginning to the end each had when called, each
+    partition's in order."""
     consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(tps)
         await consumer.seek_to_beginning(*tps)
         ends = await consumer.end_offsets(tps)
-        read: list[tuple[bytes | None, bytes]] = []
+        read: list[ConsumerRecord[bytes, bytes]] = []
         while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
             for records in (await consumer.getmany(timeout_ms=500)).values():
-                read.extend((r.key, r.value) for r in records if r.value is not None)
+                read.extend(records)
         return read
     finally:
         await consumer.stop()

@@ -14,7 +14,7 @@ from streamproc.bench.kafka_ops import (
     end_offsets,
     partitions_of,
     produce_bulk,
-    read_records,
+    read_to_end,
     wait_committed,
 )
 from streamproc.bench.procs import (
@@ -212,8 +212,9 @@ async def recovery_after_run(
     batch that touched the lead, less what the broker's cleaner has compacted by now."""
     phase = "recovery"
     changelog = f"{settings.topic(settings.app_id)}-lead-states-changelog"
-    read = await read_records(bench.bootstrap, changelog, settings.partitions)
-    leads = len({key for key, _ in read})
+    tps = partitions_of([changelog], settings.partitions)
+    read = [r for r in await read_to_end(bench.bootstrap, tps) if r.value is not None]
+    leads = len({record.key for record in read})
     bench.say(phase, f"after the run, {changelog} holds {len(read):,} records of {leads:,} leads")
     fresh = settings.model_copy(update={"data_dir": settings.data_dir / "restarted"})
     fresh.data_dir.mkdir(parents=True)

@@ -21,7 +21,7 @@ from typing import Any
 import orjson
 
 from streamproc.bench.context import Bench, free_ports
-from streamproc.bench.kafka_ops import end_offsets, partitions_of, read_records, wait_committed
+from streamproc.bench.kafka_ops import end_offsets, partitions_of, read_to_end, wait_committed
 from streamproc.bench.phases import READY_TIMEOUT, throughput_figures
 from streamproc.bench.procs import start_and_wait_ready
 from streamproc.bench.workload import Workload
@@ -109,8 +109,10 @@ async def published(bench: Bench, settings: Settings) -> Published:
     published = []
     for topic in ("mql-crossed", "lead-stage-changes"):
         name = settings.topic(topic)
-        for _, value in await read_records(bench.bootstrap, name, settings.partitions):
-            published.append((topic, orjson.loads(value)))
+        tps = partitions_of([name], settings.partitions)
+        for record in await read_to_end(bench.bootstrap, tps):
+            if record.value is not None:
+                published.append((topic, orjson.loads(record.value)))
     return published
 
 

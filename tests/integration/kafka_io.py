@@ -10,9 +10,10 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import orjson
-from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
+from streamproc.bench.kafka_ops import read_to_end
 from streamproc.domain.events import TOPIC_OF_INPUT, InputEvent
 from streamproc.settings import Settings
 from streamproc.streaming.codec import encode
@@ -177,7 +178,8 @@ async def latest_values(settings: Settings, topic: str) -> dict[bytes, bytes]:
     """The newest value of every key of `topic` (a full name, e.g. a changelog), read to its
     end; keys whose newest record is a tombstone are left out."""
     partitions = [TopicPartition(topic, p) for p in range(settings.partitions)]
-    values = {record.key: record.value for record in await _read_all(settings, partitions)}
+    read = await read_to_end(settings.bootstrap_servers, partitions)
+    values = {record.key: record.value for record in read}
     return {key: value for key, value in values.items() if key and value is not None}
 
 
@@ -187,7 +189,7 @@ async def event_ids_published(settings: Settings, topic: str) -> list[str]:
     partitions = [TopicPartition(name, p) for p in range(settings.partitions)]
     return [
         orjson.loads(record.value)["event_id"]
-        for record in await _read_all(settings, partitions)
+        for record in await read_to_end(settings.bootstrap_servers, partitions)
         if record.value
     ]
 
@@ -196,30 +198,9 @@ async def positions_by_event_id(settings: Settings) -> dict[str, tuple[TopicPart
     """Where each input event sits first (its topic partition and offset): a source may send
     an event again, and the worker applies it where it came first."""
     positions: dict[str, tuple[TopicPartition, int]] = {}
-    for record in await _read_all(settings, _input_partitions(settings)):
+    for record in await read_to_end(settings.bootstrap_servers, _input_partitions(settings)):
         if record.value:
             event_id = orjson.loads(record.value)["event_id"]
             where = (TopicPartition(record.topic, record.partition), record.offset)
             positions[event_id] = min(positions.get(event_id, where), where)
     return positions
-
-
-async def _read_all(
-    settings: Settings, partitions: list[TopicPartition]
-) -> list[ConsumerRecord[bytes, bytes]]:
-    """Every record of `partitions`, read to their ends, each partition's in order."""
-    consumer = AIOKafkaConsumer(
-        bootstrap_servers=settings.bootstrap_servers, enable_auto_commit=False
-    )
-    await consumer.start()
-    try:
-        consumer.assign(partitions)
-        await consumer.seek_to_beginning(*partitions)
-        ends = await consumer.end_offsets(partitions)
-        read: list[ConsumerRecord[bytes, bytes]] = []
-        while [tp for tp, end in ends.items() if await consumer.position(tp) < end]:
-            for records in (await consumer.getmany(timeout_ms=500)).values():
-                read.extend(records)
-        return read
-    finally:
-        await consumer.stop()
