@@ -10,6 +10,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from streamproc.settings import Settings
 
 READY_LINE = "[^Worker]: Ready"
@@ -40,6 +42,8 @@ class WorkerProcess:
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         for name, value in self.settings.model_dump().items():
             env.pop(f"STREAMPROC_{name.upper()}", None)
+            if isinstance(value, SecretStr):
+                value = value.get_secret_value()
             if value is not None:
                 env[f"STREAMPROC_{name.upper()}"] = str(value)
         return env
