@@ -14,6 +14,7 @@ from streamproc.backtest.cli import backtest
 from streamproc.contract import write_schemas
 from streamproc.definitions import DefinitionError, load_definition
 from streamproc.demo import demo
+from streamproc.kafka_client import KafkaAccessError, check_connection
 from streamproc.localkafka.cli import broker
 from streamproc.settings import Settings
 from streamproc.simulation_cli import generate
@@ -46,7 +47,7 @@ def worker() -> None:
 
     from streamproc.collector import collect_less_often
     from streamproc.streaming.app import create_app
-    from streamproc.streaming.topics import TopicError, ensure_topics
+    from streamproc.streaming.topics import TopicError
 
     try:
         settings = Settings()
@@ -61,17 +62,22 @@ def worker() -> None:
             _fail("uvloop is not installed here; set STREAMPROC_EVENT_LOOP=asyncio")
     try:
         pipeline = create_app(settings)  # loads and checks the definitions first
-    except DefinitionError as error:
-        _fail(str(error))
-    try:
-        asyncio.run(ensure_topics(settings))
-    except TopicError as error:
+        asyncio.run(_connect(settings))
+    except (DefinitionError, KafkaAccessError, TopicError) as error:
         _fail(str(error))
     except Exception as error:  # the admin client raises several kinds for "no broker"
         _fail(f"cannot reach Kafka at {settings.bootstrap_servers} ({error!r}); is it running?")
     Path(pipeline.app.conf.datadir).mkdir(parents=True, exist_ok=True)
     collect_less_often()
     faust.Worker(pipeline.app, loglevel=settings.log_level).execute_from_commandline()
+
+
+async def _connect(settings: Settings) -> None:
+    """Fail early, in one line, if the cluster does not let us in; then create the topics."""
+    from streamproc.streaming.topics import ensure_topics
+
+    await check_connection(settings)
+    await ensure_topics(settings)
 
 
 @main.command()

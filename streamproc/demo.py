@@ -23,6 +23,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from streamproc.definitions import DefinitionError, load_definition
 from streamproc.demo_producer import BAD_MESSAGES, produce
 from streamproc.demo_summary import Console, OutputWatcher, Tally, report_counts
+from streamproc.kafka_client import client_options
 from streamproc.localkafka import (
     BrokerConfig,
     LocalKafkaError,
@@ -73,7 +74,7 @@ def _free_port() -> int:
 
 async def _delete_topics(settings: Settings, console: Console) -> None:
     """Delete this run's topics: a broker kept across demos would fill up with them."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_options(settings))
     try:
         await admin.start()
         names = [

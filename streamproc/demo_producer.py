@@ -10,6 +10,7 @@ from aiokafka import AIOKafkaProducer
 
 from streamproc.demo_summary import Tally
 from streamproc.domain.events import InputEvent
+from streamproc.kafka_client import client_options
 from streamproc.settings import Settings
 from streamproc.streaming.codec import encode
 
@@ -40,7 +41,7 @@ async def produce(
     """Send the stream keyed by lead id at an even pace over `seconds`, plus bad messages."""
     broken = bad_messages(stream) if stream else {}
     tally.planned = len(stream) + len(broken)
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, linger_ms=5)
+    producer = AIOKafkaProducer(**client_options(settings), linger_ms=5)
     await producer.start()
     try:
         loop = asyncio.get_running_loop()

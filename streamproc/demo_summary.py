@@ -24,6 +24,7 @@ from streamproc.domain.events import (
     Stage,
     StageChanged,
 )
+from streamproc.kafka_client import client_options
 from streamproc.settings import Settings
 from streamproc.simulation import SimulatedLead
 
@@ -197,7 +198,7 @@ class OutputWatcher:
         """Consume until cancelled. Without a group: every partition, no offsets committed."""
         consumer = AIOKafkaConsumer(
             *(self.settings.topic(name) for name in WATCHED),
-            bootstrap_servers=self.settings.bootstrap_servers,
+            **client_options(self.settings),
             group_id=None,
             auto_offset_reset="earliest",
             enable_auto_commit=False,

@@ -18,6 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from streamproc.backtest.sources import ReadProgress, SourceError, merged
 from streamproc.domain.events import InputEvent
 from streamproc.domain.state import to_ms
+from streamproc.kafka_client import KafkaAccessError, check_connection, client_options
 from streamproc.settings import Settings
 from streamproc.streaming.codec import InputError, decode_input
 from streamproc.streaming.topics import INPUT_TOPICS
@@ -44,10 +45,12 @@ class _Reader:
 
     async def open(self, since: datetime | None) -> dict[TopicPartition, tuple[int, int]]:
         """Assign every input partition; for each, the offsets to read from and up to."""
+        try:
+            await check_connection(self.settings)
+        except KafkaAccessError as error:
+            raise SourceError(str(error)) from None
         partitions = await self._input_partitions()
-        consumer = AIOKafkaConsumer(
-            bootstrap_servers=self.settings.bootstrap_servers, enable_auto_commit=False
-        )
+        consumer = AIOKafkaConsumer(**client_options(self.settings), enable_auto_commit=False)
         self.consumer = consumer
         await consumer.start()
         consumer.assign(partitions)
@@ -61,7 +64,7 @@ class _Reader:
         return {tp: (starts[tp], ends[tp]) for tp in partitions}
 
     async def _input_partitions(self) -> list[TopicPartition]:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.settings.bootstrap_servers)
+        admin = AIOKafkaAdminClient(**client_options(self.settings))
         await admin.start()
         try:
             names = [self.settings.topic(name) for name in INPUT_TOPICS]

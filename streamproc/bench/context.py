@@ -31,7 +31,8 @@ def free_ports(count: int) -> list[int]:
 @dataclass
 class Bench:
     options: BenchOptions
-    bootstrap: str
+    cluster: Settings
+    """The cluster the run uses and how to connect to it (the phases' settings start from it)."""
     stamp: str
     root: Path
     """This run's local state: worker data dirs and logs."""
@@ -52,7 +53,6 @@ class Bench:
     def settings(self, phase: str, **changes: Any) -> Settings:
         """Worker settings for one phase: its own topics, group, data dir and web port."""
         values: dict[str, Any] = {
-            "broker": self.bootstrap,
             "topic_prefix": f"{self.topic_prefix}{phase}.",
             "data_dir": self.root / phase,
             "web_port": free_ports(1)[0],
@@ -62,7 +62,7 @@ class Bench:
             "log_level": "info",
             **changes,
         }
-        settings = Settings(**values)
+        settings = self.cluster.model_copy(update=values)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         return settings
 
@@ -72,7 +72,7 @@ class Bench:
         """Produce (topic without prefix, key, value) into the phase's topics."""
         named = ((settings.topic(topic), key, value) for topic, key, value in messages)
         count, seconds = await produce_bulk(
-            self.bootstrap, named, self.options.partitions, self.progress(phase)
+            self.cluster, named, self.options.partitions, self.progress(phase)
         )
         self.say(
             phase, f"produced {count:,} events in {seconds:.1f} s ({rate(count, seconds):,.0f}/s)"

@@ -1,7 +1,9 @@
 """The plain Faust baseline: the agent a Faust user would write, run as a child process.
 
-    python -m streamproc.bench.faust_baseline --broker HOST:PORT --app-id ID \
+    python -m streamproc.bench.faust_baseline --app-id ID \
         --topics T1,T2 --partitions 4 --datadir DIR --web-port PORT
+
+The cluster and how to connect to it come from the STREAMPROC_* settings, as the worker's do.
 
 One agent over the input topics, JSON values, one table write per event (`counts[lead] += 1`)
 in a memory-store table with its changelog; Faust's default settings otherwise (the partition
@@ -15,11 +17,16 @@ from typing import Any
 
 import faust
 
+from streamproc.kafka_client import faust_credentials
+from streamproc.settings import Settings
+
 
 def build_app(args: argparse.Namespace) -> faust.App:
+    cluster = Settings()
     app = faust.App(
         args.app_id,
-        broker=f"kafka://{args.broker}",
+        broker=f"kafka://{cluster.bootstrap_servers}",
+        broker_credentials=faust_credentials(cluster),
         store="memory://",
         datadir=args.datadir,
         topic_partitions=args.partitions,
@@ -42,7 +49,6 @@ def build_app(args: argparse.Namespace) -> faust.App:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--broker", required=True)
     parser.add_argument("--app-id", required=True)
     parser.add_argument("--topics", required=True, help="comma-separated full topic names")
     parser.add_argument("--partitions", type=int, required=True)

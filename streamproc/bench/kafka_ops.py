@@ -11,6 +11,8 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from streamproc.kafka_client import client_options
+from streamproc.settings import Settings
 from streamproc.streaming.topics import partition_for
 
 BATCH_BYTES = 256 * 1024
@@ -19,10 +21,10 @@ PROGRESS_EVERY = 5.0
 Progress = Callable[[str], None]
 
 
-def producer(bootstrap: str, linger_ms: int = 5) -> AIOKafkaProducer:
+def producer(cluster: Settings, linger_ms: int = 5) -> AIOKafkaProducer:
     """The bench's producer: acks=1, batched, like a fast event source."""
     return AIOKafkaProducer(
-        bootstrap_servers=bootstrap,
+        **client_options(cluster),
         acks=1,
         linger_ms=linger_ms,
         max_batch_size=BATCH_BYTES,
@@ -65,14 +67,14 @@ class Batches:
 
 
 async def produce_bulk(
-    bootstrap: str,
+    cluster: Settings,
     messages: Iterable[tuple[str, bytes, bytes]],
     partitions: int,
     progress: Progress | None = None,
 ) -> tuple[int, float]:
     """Send (full topic name, key, value) in key-partitioned batches; (count, seconds) once
     every batch is acknowledged."""
-    client = producer(bootstrap)
+    client = producer(cluster)
     await client.start()
     started = last_report = time.perf_counter()
     batches = Batches(client, partitions)
@@ -98,8 +100,8 @@ def partitions_of(topics: Iterable[str], partitions: int) -> list[TopicPartition
     return [TopicPartition(topic, number) for topic in topics for number in range(partitions)]
 
 
-async def end_offsets(bootstrap: str, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap)
+async def end_offsets(cluster: Settings, tps: list[TopicPartition]) -> dict[TopicPartition, int]:
+    consumer = AIOKafkaConsumer(**client_options(cluster))
     await consumer.start()
     try:
         ends: dict[TopicPartition, int] = await consumer.end_offsets(tps)
@@ -120,7 +122,7 @@ class CommitWait:
 
 
 async def wait_committed(
-    bootstrap: str,
+    cluster: Settings,
     groups: Sequence[str],
     ends: dict[TopicPartition, int],
     timeout: float,
@@ -136,7 +138,7 @@ async def wait_committed(
     """
     started = time.perf_counter() if started is None else started
     total = sum(ends.values())
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(cluster))
     await admin.start()
     wait = CommitWait(False, 0.0, 0, total)
     last_report = time.perf_counter()
@@ -167,9 +169,9 @@ async def wait_committed(
 
 
 async def create_topics(
-    bootstrap: str, names: list[str], partitions: int, configs: dict[str, str] | None = None
+    cluster: Settings, names: list[str], partitions: int, configs: dict[str, str] | None = None
 ) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(cluster))
     await admin.start()
     try:
         existing = set(await admin.list_topics())
@@ -185,9 +187,9 @@ async def create_topics(
         await admin.close()
 
 
-async def delete_topics(bootstrap: str, prefix: str) -> list[str]:
+async def delete_topics(cluster: Settings, prefix: str) -> list[str]:
     """Delete every topic whose name starts with `prefix`; the names deleted."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(**client_options(cluster))
     await admin.start()
     try:
         names = sorted(n for n in await admin.list_topics() if n.startswith(prefix))
@@ -199,11 +201,11 @@ async def delete_topics(bootstrap: str, prefix: str) -> list[str]:
 
 
 async def read_to_end(
-    bootstrap: str, tps: list[TopicPartition]
+    cluster: Settings, tps: list[TopicPartition]
 ) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record of `tps`, from the beginning to the end each had when called, each
     partition's in order."""
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False)
+    consumer = AIOKafkaConsumer(**client_options(cluster), enable_auto_commit=False)
     await consumer.start()
     try:
         consumer.assign(tps)

@@ -31,6 +31,7 @@ from streamproc.bench.context import Bench
 from streamproc.bench.kafka_ops import Batches, partitions_of, producer
 from streamproc.bench.stats import by_second, rate, summarize_latencies
 from streamproc.bench.workload import Message, encode_event, profile_fields
+from streamproc.kafka_client import client_options
 from streamproc.streaming.topics import INPUT_TOPICS
 from streamproc.worker_process import WorkerProcess
 
@@ -55,11 +56,11 @@ async def latency(
     seconds = warmup_s + bench.options.latency_seconds
     total = int(offered_per_s * seconds)
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bench.bootstrap, enable_auto_commit=False, fetch_max_wait_ms=100
+        **client_options(bench.cluster), enable_auto_commit=False, fetch_max_wait_ms=100
     )
     tps = partitions_of([settings.topic("lead-stage-changes")], settings.partitions)
     consumer.assign(tps)
-    client = producer(bench.bootstrap, linger_ms=0)
+    client = producer(bench.cluster, linger_ms=0)
     batches = Batches(client, settings.partitions)
     sent: dict[str, float] = {}
     latencies: list[float] = []

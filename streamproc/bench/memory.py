@@ -61,9 +61,9 @@ async def _process(
     started = time.perf_counter()
     await bench.produce(phase, settings, produced)
     inputs = [settings.topic(name) for name in INPUT_TOPICS]
-    ends = await end_offsets(bench.bootstrap, partitions_of(inputs, settings.partitions))
+    ends = await end_offsets(bench.cluster, partitions_of(inputs, settings.partitions))
     wait = await wait_committed(
-        bench.bootstrap,
+        bench.cluster,
         worker_groups(settings),
         ends,
         bench.options.timeout,
@@ -213,7 +213,7 @@ async def recovery_after_run(
     phase = "recovery"
     changelog = f"{settings.topic(settings.app_id)}-lead-states-changelog"
     tps = partitions_of([changelog], settings.partitions)
-    read = [r for r in await read_to_end(bench.bootstrap, tps) if r.value is not None]
+    read = [r for r in await read_to_end(bench.cluster, tps) if r.value is not None]
     leads = len({record.key for record in read})
     bench.say(phase, f"after the run, {changelog} holds {len(read):,} records of {leads:,} leads")
     fresh = settings.model_copy(update={"data_dir": settings.data_dir / "restarted"})
@@ -231,7 +231,7 @@ async def recovery(bench: Bench, leads: int) -> dict[str, Any]:
     await ensure_topics(settings)
     changelog = f"{settings.topic(settings.app_id)}-lead-states-changelog"
     await create_topics(
-        bench.bootstrap, [changelog], settings.partitions, {"cleanup.policy": "compact"}
+        bench.cluster, [changelog], settings.partitions, {"cleanup.policy": "compact"}
     )
     template = state_template(settings.definition)
     ids = [f"rec-{i:07d}" for i in range(leads)]
@@ -241,7 +241,7 @@ async def recovery(bench: Bench, leads: int) -> dict[str, Any]:
     )
     bench.say(phase, f"writing {leads:,} lead states ({len(template)} bytes each) to {changelog}")
     _, seconds = await produce_bulk(
-        bench.bootstrap, states, settings.partitions, bench.progress(phase)
+        bench.cluster, states, settings.partitions, bench.progress(phase)
     )
     bench.say(phase, f"changelog filled in {seconds:.1f} s")
     first = await _timed_start(bench, phase, settings, "first-start", ids)

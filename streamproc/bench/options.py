@@ -35,6 +35,9 @@ class BenchOptions:
     preset: str = "default"
     profile: bool = False
     """Sample the Faust baseline and the worker with py-spy for 30 s of their runs."""
+    external: bool = False
+    """Run on the cluster of the STREAMPROC_* settings (broker and security) instead of a
+    local broker: its own topics, deleted at the end."""
 
     def __post_init__(self) -> None:
         unknown = set(self.phases) - set(PHASES)
@@ -100,6 +103,12 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--profile", action="store_true", help="py-spy the Faust baseline and the worker (30 s)"
     )
+    p.add_argument(
+        "--external",
+        action="store_true",
+        help="use the cluster of STREAMPROC_BROKER and the STREAMPROC_SECURITY_PROTOCOL, SASL "
+        "and SSL settings instead of a local broker",
+    )
     return p
 
 
@@ -121,5 +130,6 @@ def parse_options(argv: list[str] | None = None) -> BenchOptions:
         "phases": tuple(n.strip() for n in args.phases.split(",")) if args.phases else None,
         "out_dir": args.out_dir,
         "profile": args.profile or None,
+        "external": args.external or None,
     }
     return replace(base, **{name: value for name, value in given.items() if value is not None})

@@ -62,7 +62,7 @@ async def _measure(
 ) -> dict[str, Any]:
     """Start `child` on a backlog already produced; figures once `groups` committed all."""
     inputs = [settings.topic(name) for name in INPUT_TOPICS]
-    ends = await end_offsets(bench.bootstrap, partitions_of(inputs, bench.options.partitions))
+    ends = await end_offsets(bench.cluster, partitions_of(inputs, bench.options.partitions))
     bench.children.add(child)
     started, ready_s = await start_and_wait_ready(child, READY_TIMEOUT)
     bench.say(phase, f"ready {ready_s:.1f} s after start (pid {pid_of(child)}); consuming")
@@ -72,7 +72,7 @@ async def _measure(
     )
     try:
         wait = await wait_committed(
-            bench.bootstrap,
+            bench.cluster,
             groups,
             ends,
             bench.options.timeout,
@@ -116,7 +116,6 @@ async def faust_baseline(bench: Bench, workload: Workload) -> dict[str, Any]:
     produced = await bench.produce(phase, settings, workload.messages)
     app_id = settings.topic("baseline")
     args = [
-        "--broker", bench.bootstrap,
         "--app-id", app_id,
         "--topics", ",".join(settings.topic(name) for name in INPUT_TOPICS),
         "--partitions", str(settings.partitions),
@@ -144,7 +143,7 @@ async def worker_throughput(
     await asyncio.sleep(1.0)  # outputs of the last commit interval
     outputs = partitions_of([settings.topic(name) for name in OUTPUT_TOPICS], settings.partitions)
     written: dict[str, int] = {}
-    for tp, end in (await end_offsets(bench.bootstrap, outputs)).items():
+    for tp, end in (await end_offsets(bench.cluster, outputs)).items():
         name = tp.topic.removeprefix(settings.topic_prefix)
         written[name] = written.get(name, 0) + end
     bench.say(phase, "outputs: " + ", ".join(f"{n} {c:,}" for n, c in written.items() if c))

@@ -24,11 +24,13 @@ from streamproc.bench.kafka_ops import (
 )
 from streamproc.bench.stats import rate
 from streamproc.bench.workload import Message
+from streamproc.kafka_client import client_options
+from streamproc.settings import Settings
 from streamproc.streaming.topics import INPUT_TOPICS, ensure_topics
 
 
 async def raw_ceiling(
-    bootstrap: str,
+    cluster: Settings,
     inputs: list[str],
     output: str,
     partitions: int,
@@ -37,11 +39,11 @@ async def raw_ceiling(
     progress: Progress,
 ) -> dict[str, Any]:
     consumer = AIOKafkaConsumer(
-        bootstrap_servers=bootstrap, enable_auto_commit=False, auto_offset_reset="earliest"
+        **client_options(cluster), enable_auto_commit=False, auto_offset_reset="earliest"
     )
     tps = partitions_of(inputs, partitions)
     consumer.assign(tps)
-    client = producer(bootstrap)
+    client = producer(cluster)
     await consumer.start()
     await client.start()
     pending: list[asyncio.Future[Any]] = []
@@ -81,11 +83,11 @@ async def raw_phase(bench: Bench, messages: list[Message]) -> dict[str, Any]:
     settings = bench.settings("raw")
     await ensure_topics(settings)
     output = settings.topic("raw-out")
-    await create_topics(bench.bootstrap, [output], settings.partitions)
+    await create_topics(bench.cluster, [output], settings.partitions)
     produced = await bench.produce("raw", settings, messages)
     inputs = [settings.topic(name) for name in INPUT_TOPICS]
     figures = await raw_ceiling(
-        bench.bootstrap,
+        bench.cluster,
         inputs,
         output,
         settings.partitions,

@@ -34,7 +34,9 @@ from streamproc.bench.raw import raw_phase
 from streamproc.bench.report import figure_rows, render_table, write_json
 from streamproc.bench.scaleout import Published, published, scale_out
 from streamproc.bench.workload import WorkloadSpec, generate
+from streamproc.kafka_client import KafkaAccessError, check_connection_sync
 from streamproc.localkafka import BrokerConfig, broker_status, start_broker, stop_broker
+from streamproc.settings import Settings
 from streamproc.worker_process import WorkerProcess
 
 BROKER_DIR = Path(".streamproc/bench-kafka")
@@ -196,7 +198,7 @@ async def _main(bench: Bench, results: dict[str, Any]) -> None:
         for tables in [*bench.root.glob("*/worker"), *bench.root.glob("*/faust")]:
             shutil.rmtree(tables, ignore_errors=True)  # table stores; the logs stay
         try:
-            deleted = await asyncio.wait_for(delete_topics(bench.bootstrap, bench.topic_prefix), 60)
+            deleted = await asyncio.wait_for(delete_topics(bench.cluster, bench.topic_prefix), 60)
             bench.say("cleanup", f"deleted {len(deleted)} topics of this run")
         except Exception as error:
             bench.say("cleanup", f"could not delete this run's topics: {error!r}")
@@ -214,6 +216,21 @@ def _broker() -> tuple[BrokerConfig, str, bool]:
     return config, config.bootstrap_servers, True
 
 
+def _cluster(options: BenchOptions, bench: Bench) -> tuple[Settings, BrokerConfig | None]:
+    """The cluster to run on, and the local broker's config if this run must start it."""
+    if options.external:
+        cluster = Settings()
+        check_connection_sync(cluster)
+        bench.say("kafka", f"using {cluster.bootstrap_servers} ({cluster.security_protocol})")
+        return cluster, None
+    config, bootstrap, ours = _broker()
+    action = "starting a broker" if ours else "reusing the running broker"
+    bench.say("kafka", f"{action} on {bootstrap}, data in {BROKER_DIR}")
+    if ours:
+        start_broker(config)
+    return Settings(broker=bootstrap, security_protocol="PLAINTEXT"), config if ours else None
+
+
 def run_bench(options: BenchOptions) -> int:
     """The whole run; the exit code (0, 1 when a phase failed, 130 when interrupted)."""
     if sys.flags.dev_mode:
@@ -223,31 +240,31 @@ def run_bench(options: BenchOptions) -> int:
     # Fresh topics answer NotLeaderForPartition for a moment; the client retries, quietly.
     logging.getLogger("aiokafka").setLevel(logging.ERROR)
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    bench = Bench(options, "", stamp, BENCH_DIR / stamp)
+    bench = Bench(options, Settings.model_construct(), stamp, BENCH_DIR / stamp)  # see _cluster
     if scrubbed:
         bench.say("setup", f"removed {', '.join(scrubbed)} from the environment")
-    config, bootstrap, ours = _broker()
     results: dict[str, Any] = {}
     code = 0
+    ours: BrokerConfig | None = None
     try:
-        action = "starting a broker" if ours else "reusing the running broker"
-        bench.say("kafka", f"{action} on {bootstrap}, data in {BROKER_DIR}")
-        if ours:
-            start_broker(config)
-        bench.bootstrap = bootstrap
-        results["run"] = _run_info(options, bootstrap, not ours)
+        bench.cluster, ours = _cluster(options, bench)
+        results["run"] = _run_info(options, bench.cluster.bootstrap_servers, ours is None)
         asyncio.run(_main(bench, results))
     except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C; SIGTERM cancels the run
         code = 130
         results["interrupted"] = True
         bench.say("stop", "interrupted")
+    except KafkaAccessError as error:
+        code = 1
+        results["error"] = str(error)
+        bench.say("stop", f"FAILED: {error}")
     except Exception as error:
         code = 1
         results["error"] = f"{type(error).__name__}: {error}"
         bench.say("stop", f"FAILED: {results['error']}")
     finally:
         bench.children.stop_all()
-        if ours and stop_broker(config):
+        if ours and stop_broker(ours):
             shutil.rmtree(BROKER_DIR / "logs", ignore_errors=True)  # GBs of deleted topics
             bench.say("kafka", "stopped the broker this run started")
     if code == 0 and any(isinstance(v, dict) and "error" in v for v in _sections(results)):

@@ -48,7 +48,7 @@ async def scale_out(bench: Bench, workload: Workload, alone: Published) -> dict[
         bench.children.add(WorkerProcess(second, settings.data_dir / "worker-2.log")),
     ]
     inputs = [settings.topic(name) for name in INPUT_TOPICS]
-    ends = await end_offsets(bench.bootstrap, partitions_of(inputs, bench.options.partitions))
+    ends = await end_offsets(bench.cluster, partitions_of(inputs, bench.options.partitions))
     try:
         (started, ready_s), _ = await asyncio.gather(
             *(start_and_wait_ready(worker, READY_TIMEOUT) for worker in workers)
@@ -60,7 +60,7 @@ async def scale_out(bench: Bench, workload: Workload, alone: Published) -> dict[
                 worker.check()
 
         wait = await wait_committed(
-            bench.bootstrap,
+            bench.cluster,
             worker_groups(settings),
             ends,
             bench.options.timeout,
@@ -110,7 +110,7 @@ async def published(bench: Bench, settings: Settings) -> Published:
     for topic in ("mql-crossed", "lead-stage-changes"):
         name = settings.topic(topic)
         tps = partitions_of([name], settings.partitions)
-        for record in await read_to_end(bench.bootstrap, tps):
+        for record in await read_to_end(bench.cluster, tps):
             if record.value is not None:
                 published.append((topic, orjson.loads(record.value)))
     return published

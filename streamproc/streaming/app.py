@@ -21,6 +21,7 @@ from streamproc.definitions import load_definition
 from streamproc.domain.definition import Definition
 from streamproc.domain.events import ClockTicked
 from streamproc.domain.state import to_ms
+from streamproc.kafka_client import faust_credentials
 from streamproc.settings import Settings
 from streamproc.streaming.codec import TICKS_TOPIC, encode
 from streamproc.streaming.ingest import Ingest
@@ -84,6 +85,7 @@ def _faust_app(settings: Settings) -> _App:
     return _App(
         settings.topic(settings.app_id),
         broker=f"kafka://{settings.bootstrap_servers}",
+        broker_credentials=faust_credentials(settings),
         store=settings.store,
         datadir=str(settings.data_dir / "worker"),
         topic_partitions=settings.partitions,

@@ -42,6 +42,7 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
+from streamproc.kafka_client import client_options
 from streamproc.settings import Settings
 from streamproc.streaming.durable import BATCH_BYTES, Producer, make_durable
 from streamproc.streaming.lead_batch import LeadBatch, Outcome, Record
@@ -182,7 +183,7 @@ class Ingest:
     async def run(self) -> None:
         """The loop: fetch, apply, make durable, commit; until cancelled."""
         consumer = AIOKafkaConsumer(
-            bootstrap_servers=self._settings.bootstrap_servers,
+            **client_options(self._settings),
             group_id=self.group_id,
             client_id=self.group_id,
             enable_auto_commit=False,
@@ -191,7 +192,7 @@ class Ingest:
         )
         # Its own producer, to send a batch's records in whole Kafka batches (`durable`).
         producer = AIOKafkaProducer(
-            bootstrap_servers=self._settings.bootstrap_servers,
+            **client_options(self._settings),
             client_id=self.group_id,
             acks="all",
             linger_ms=0,

@@ -17,6 +17,7 @@ from streamproc.domain.events import (
     SlaBreached,
     StageChanged,
 )
+from streamproc.kafka_client import client_options
 from streamproc.settings import Settings
 from streamproc.streaming.codec import TICKS_TOPIC
 
@@ -44,7 +45,7 @@ async def ensure_topics(settings: Settings) -> None:
     lead's events must land in the partition of one worker, together with its state.
     """
     names = [settings.topic(name) for name in (*CONSUMED_TOPICS, *OUTPUT_TOPICS)]
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         existing = set(await admin.list_topics())

@@ -15,6 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from streamproc.bench.kafka_ops import read_to_end
 from streamproc.domain.events import TOPIC_OF_INPUT, InputEvent
+from streamproc.kafka_client import client_options
 from streamproc.settings import Settings
 from streamproc.streaming.codec import encode
 from streamproc.streaming.ingest import worker_groups
@@ -25,7 +26,7 @@ async def produce(
     settings: Settings, messages: Sequence[tuple[str, bytes | None, bytes | None]]
 ) -> None:
     """Send (topic without prefix, key, value) messages in order and wait for every ack."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(**client_options(settings), acks="all")
     await producer.start()
     try:
         for topic, key, value in messages:
@@ -39,7 +40,7 @@ async def produce_backlog(
 ) -> None:
     """Send (topic without prefix, key, value) messages fast, stamped a millisecond apart in
     their order (a live source's send times; a bulk send would stamp many alike)."""
-    producer = AIOKafkaProducer(bootstrap_servers=settings.bootstrap_servers, acks="all")
+    producer = AIOKafkaProducer(**client_options(settings), acks="all")
     await producer.start()
     first_ms = int(time.time() * 1000) - len(messages)
     try:
@@ -71,7 +72,7 @@ class OutputCollector:
         self.by_key: dict[bytes | None, list[tuple[str, dict[str, Any]]]] = defaultdict(list)
         self._consumer = AIOKafkaConsumer(
             *(settings.topic(name) for name in OUTPUT_TOPICS),
-            bootstrap_servers=settings.bootstrap_servers,
+            **client_options(settings),
             auto_offset_reset="earliest",
             enable_auto_commit=False,
         )
@@ -114,7 +115,7 @@ async def wait_until_processed(settings: Settings, timeout: float = 60) -> None:
     Offsets are committed only for what was processed and published, so a committed end
     offset means every input so far is in the state and its outputs are on their topics.
     """
-    consumer = AIOKafkaConsumer(bootstrap_servers=settings.bootstrap_servers)
+    consumer = AIOKafkaConsumer(**client_options(settings))
     await consumer.start()
     try:
         ends = await consumer.end_offsets(_input_partitions(settings))
@@ -135,7 +136,7 @@ async def wait_until_committed(settings: Settings, events: int, timeout: float =
 async def committed_offsets(settings: Settings) -> dict[TopicPartition, int]:
     """The input offsets the worker's groups have committed; a partition never committed is
     left out."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         return await _committed(admin, settings)
@@ -146,7 +147,7 @@ async def committed_offsets(settings: Settings) -> dict[TopicPartition, int]:
 async def _wait_for_commits(
     settings: Settings, done: Callable[[dict[TopicPartition, int]], bool], timeout: float
 ) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         deadline = time.monotonic() + timeout
@@ -178,7 +179,7 @@ async def latest_values(settings: Settings, topic: str) -> dict[bytes, bytes]:
     """The newest value of every key of `topic` (a full name, e.g. a changelog), read to its
     end; keys whose newest record is a tombstone are left out."""
     partitions = [TopicPartition(topic, p) for p in range(settings.partitions)]
-    read = await read_to_end(settings.bootstrap_servers, partitions)
+    read = await read_to_end(settings, partitions)
     values = {record.key: record.value for record in read}
     return {key: value for key, value in values.items() if key and value is not None}
 
@@ -189,7 +190,7 @@ async def event_ids_published(settings: Settings, topic: str) -> list[str]:
     partitions = [TopicPartition(name, p) for p in range(settings.partitions)]
     return [
         orjson.loads(record.value)["event_id"]
-        for record in await read_to_end(settings.bootstrap_servers, partitions)
+        for record in await read_to_end(settings, partitions)
         if record.value
     ]
 
@@ -198,7 +199,7 @@ async def positions_by_event_id(settings: Settings) -> dict[str, tuple[TopicPart
     """Where each input event sits first (its topic partition and offset): a source may send
     an event again, and the worker applies it where it came first."""
     positions: dict[str, tuple[TopicPartition, int]] = {}
-    for record in await read_to_end(settings.bootstrap_servers, _input_partitions(settings)):
+    for record in await read_to_end(settings, _input_partitions(settings)):
         if record.value:
             event_id = orjson.loads(record.value)["event_id"]
             where = (TopicPartition(record.topic, record.partition), record.offset)

@@ -1,0 +1,149 @@
+"""One place builds every Kafka client's options; failures read as one line for a person."""
+
+from __future__ import annotations
+
+import ssl
+from typing import Any
+
+import faust
+import pytest
+from aiokafka.errors import KafkaConnectionError, SaslAuthenticationFailed
+
+from streamproc.kafka_client import (
+    KafkaAccessError,
+    client_options,
+    explain,
+    faust_credentials,
+)
+from streamproc.settings import Settings
+
+PASSWORD = "s3cret-pw"
+
+
+def settings(**values: Any) -> Settings:
+    return Settings(broker="kafka://b1:9093,b2:9093", **values)
+
+
+def scram() -> Settings:
+    return settings(
+        security_protocol="SASL_SSL",
+        sasl_mechanism="SCRAM-SHA-512",
+        sasl_username="streamproc",
+        sasl_password=PASSWORD,
+    )
+
+
+def test_plaintext_clients_get_the_bootstrap_servers_and_nothing_secure() -> None:
+    options = client_options(settings())
+    assert options == {
+        "bootstrap_servers": "b1:9093,b2:9093",
+        "security_protocol": "PLAINTEXT",
+        "ssl_context": None,
+    }
+    assert faust_credentials(settings()) is None
+
+
+def test_sasl_ssl_clients_get_the_mechanism_the_user_and_a_verifying_tls_context() -> None:
+    options = client_options(scram())
+    assert options["security_protocol"] == "SASL_SSL"
+    assert options["sasl_mechanism"] == "SCRAM-SHA-512"
+    assert options["sasl_plain_username"] == "streamproc"
+    assert options["sasl_plain_password"] == PASSWORD
+    context: ssl.SSLContext = options["ssl_context"]
+    assert context.verify_mode == ssl.CERT_REQUIRED
+    assert context.check_hostname
+
+
+def test_faust_gets_the_same_credentials() -> None:
+    credentials = faust_credentials(scram())
+    assert isinstance(credentials, faust.SASLCredentials)
+    assert credentials.mechanism.value == "SCRAM-SHA-512"
+    assert credentials.protocol.value == "SASL_SSL"
+    assert credentials.username == "streamproc"
+    assert PASSWORD not in repr(credentials)
+    assert isinstance(faust_credentials(settings(security_protocol="SSL")), faust.SSLCredentials)
+
+
+def test_the_hostname_check_can_be_turned_off() -> None:
+    context = client_options(settings(security_protocol="SSL", ssl_check_hostname=False))
+    assert context["ssl_context"].check_hostname is False
+
+
+def test_the_password_never_shows_in_the_settings() -> None:
+    assert PASSWORD not in repr(scram())
+    assert PASSWORD not in str(scram().model_dump())
+
+
+@pytest.mark.parametrize(
+    ("values", "says"),
+    [
+        (
+            {"security_protocol": "SASL_SSL", "sasl_username": "u"},
+            "SASL_SSL needs STREAMPROC_SASL_USERNAME and STREAMPROC_SASL_PASSWORD",
+        ),
+        (
+            {"security_protocol": "SSL", "ssl_cafile": "/nowhere/ca.pem"},
+            "STREAMPROC_SSL_CAFILE: no file /nowhere/ca.pem",
+        ),
+        (
+            {"security_protocol": "SSL", "ssl_keyfile": __file__},
+            "STREAMPROC_SSL_KEYFILE is set without STREAMPROC_SSL_CERTFILE",
+        ),
+        (
+            {"security_protocol": "SSL", "ssl_cafile": __file__},
+            "the TLS files cannot be used",
+        ),
+    ],
+)
+def test_settings_that_cannot_connect_are_refused_in_one_line(
+    values: dict[str, Any], says: str
+) -> None:
+    with pytest.raises(KafkaAccessError, match=says):
+        client_options(settings(**values))
+
+
+def _untrusted() -> ssl.SSLCertVerificationError:
+    error = ssl.SSLCertVerificationError(1, "[SSL: CERTIFICATE_VERIFY_FAILED] ...")
+    error.verify_message = "unable to get local issuer certificate"
+    return error
+
+
+def _ssl_error(reason: str) -> ssl.SSLError:
+    error = ssl.SSLError(1, f"[SSL: {reason}] {reason.lower()}")
+    error.reason = reason
+    return error
+
+
+@pytest.mark.parametrize(
+    ("protocol", "error", "says"),
+    [
+        (
+            "SASL_SSL",
+            SaslAuthenticationFailed(),
+            "authentication failed for user streamproc with SCRAM-SHA-512 at broker b1:9093 "
+            "(SASL_SSL)",
+        ),
+        (
+            "SASL_SSL",
+            _untrusted(),
+            "the certificate of broker b1:9093 is not trusted (unable to get local issuer",
+        ),
+        ("SSL", _ssl_error("TLSV13_ALERT_CERTIFICATE_REQUIRED"), "requires a client certificate"),
+        ("SSL", _ssl_error("WRONG_VERSION_NUMBER"), "does not speak TLS on that port"),
+        ("PLAINTEXT", ConnectionRefusedError(111, "refused"), "nothing listens at broker b1"),
+        ("PLAINTEXT", TimeoutError(), "no answer at broker b1:9093 (PLAINTEXT) within 10 s"),
+        (
+            "PLAINTEXT",
+            KafkaConnectionError("Connection at b1:9093 closed"),
+            "closed the connection at broker b1:9093 (PLAINTEXT): does the listener expect TLS",
+        ),
+    ],
+)
+def test_a_failed_connection_is_explained_in_one_line_naming_broker_and_protocol(
+    protocol: str, error: BaseException, says: str
+) -> None:
+    configured = scram().model_copy(update={"security_protocol": protocol})
+    line = explain(configured, "b1:9093", error)
+    assert says in line
+    assert "\n" not in line
+    assert PASSWORD not in line
