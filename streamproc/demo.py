@@ -23,7 +23,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from streamproc.definitions import DefinitionError, load_definition
 from streamproc.demo_producer import BAD_MESSAGES, produce
 from streamproc.demo_summary import Console, OutputWatcher, Tally, report_counts
-from streamproc.kafka_client import client_options
+from streamproc.kafka_client import KafkaAccessError, check_connection_sync, client_options
 from streamproc.localkafka import (
     BrokerConfig,
     LocalKafkaError,
@@ -51,6 +51,8 @@ class DemoOptions:
     definition: str = "default"
     leads: int = 200
     seed: int = 7
+    external: bool = False
+    """Stream into the cluster of the STREAMPROC_* settings instead of a local broker."""
 
 
 class Interrupts:
@@ -140,7 +142,7 @@ async def _stream(
 
 
 async def _run(
-    options: DemoOptions, bootstrap: str, console: Console, interrupts: Interrupts
+    options: DemoOptions, cluster: Settings, console: Console, interrupts: Interrupts
 ) -> Tally:
     """Topics, worker and stream; the worker and the topics are gone when this returns."""
     stop = asyncio.Event()
@@ -150,12 +152,13 @@ async def _run(
         loop.call_soon_threadsafe(stop.set)
 
     interrupts.on_signal = request_stop
-    settings = Settings(
-        broker=bootstrap,
-        topic_prefix=f"demo-{datetime.now(UTC):%Y%m%d%H%M%S}.",
-        data_dir=DEMO_DIR,
-        definition=options.definition,
-        web_port=_free_port(),
+    settings = cluster.model_copy(
+        update={
+            "topic_prefix": f"demo-{datetime.now(UTC):%Y%m%d%H%M%S}.",
+            "data_dir": DEMO_DIR,
+            "definition": options.definition,
+            "web_port": _free_port(),
+        }
     )
     await ensure_topics(settings)
     console.line("topics", f"created with prefix {settings.topic_prefix}")
@@ -185,13 +188,21 @@ def run_demo(options: DemoOptions) -> int:
         click.echo(
             f"streamproc demo: {options.leads} simulated leads, definition {definition.label}"
         )
-        ours = not broker_status(config).running
-        action = "starting a broker" if ours else "using the running broker"
-        console.line("kafka", f"{action} on {config.bootstrap_servers}, data in {BROKER_DIR}")
-        status = start_broker(config)
-        console.line("kafka", f"ready, pid {status.pid}")
-        tally = asyncio.run(_run(options, status.bootstrap_servers, console, interrupts))
-    except (DefinitionError, LocalKafkaError, WorkerError) as error:
+        if options.external:
+            cluster = Settings()
+            check_connection_sync(cluster)
+            console.line(
+                "kafka", f"using {cluster.bootstrap_servers} ({cluster.security_protocol})"
+            )
+        else:
+            ours = not broker_status(config).running
+            action = "starting a broker" if ours else "using the running broker"
+            console.line("kafka", f"{action} on {config.bootstrap_servers}, data in {BROKER_DIR}")
+            status = start_broker(config)
+            console.line("kafka", f"ready, pid {status.pid}")
+            cluster = Settings(broker=status.bootstrap_servers, security_protocol="PLAINTEXT")
+        tally = asyncio.run(_run(options, cluster, console, interrupts))
+    except (DefinitionError, KafkaAccessError, LocalKafkaError, WorkerError) as error:
         code, message = 1, str(error)
     except (KeyboardInterrupt, Interrupted):
         code, message = 130, "interrupted before the stream started"
@@ -233,7 +244,15 @@ def run_demo(options: DemoOptions) -> int:
 @click.option("--definition", default="default", show_default=True, help="a shipped name or a file")
 @click.option("--leads", type=click.IntRange(min=10), default=200, show_default=True)
 @click.option("--seed", type=int, default=7, show_default=True)
-def demo(port: int, duration: float, definition: str, leads: int, seed: int) -> None:
+@click.option(
+    "--external",
+    is_flag=True,
+    help="stream into the cluster of STREAMPROC_BROKER and the STREAMPROC_SECURITY_PROTOCOL, "
+    "SASL and SSL settings (fresh topics, deleted at the end) instead of a local broker",
+)
+def demo(
+    port: int, duration: float, definition: str, leads: int, seed: int, external: bool
+) -> None:
     """Run it all locally: Kafka, a worker, a simulated history and the live outputs.
 
     Starts a broker from .streamproc/kafka unless it already runs (and then leaves it
@@ -241,4 +260,4 @@ def demo(port: int, duration: float, definition: str, leads: int, seed: int) -> 
     happens, and stops everything it started after --duration seconds of streaming or on
     Ctrl-C.
     """
-    sys.exit(run_demo(DemoOptions(port, duration, definition, leads, seed)))
+    sys.exit(run_demo(DemoOptions(port, duration, definition, leads, seed, external)))
