@@ -8,6 +8,7 @@ its shape."""
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 from typing import Any
@@ -254,6 +255,7 @@ def test_the_startup_probe_and_the_grace_period_leave_time_for_recovery_and_a_cl
     assert liveness["periodSeconds"] * liveness["failureThreshold"] >= 60
     # a clean stop: the batch in hand, its acknowledgements, a commit, RocksDB's flush
     assert pod_spec()["terminationGracePeriodSeconds"] >= 60
+    assert compose()["services"]["worker"]["stop_grace_period"] == "60s"
 
 
 def test_the_pod_advertises_its_own_ip_from_the_downward_api() -> None:
@@ -371,3 +373,185 @@ def test_resources_are_requested_and_limited() -> None:
     resources = worker_container()["resources"]
     assert {"cpu", "memory"} <= set(resources["requests"])
     assert "memory" in resources["limits"]
+
+
+# --- Grafana and Prometheus: metric names ---------------------------------------------------
+
+_PROMQL_STRINGS = re.compile(r"\"(?:[^\"\\]|\\.)*\"|'(?:[^'\\]|\\.)*'|`[^`]*`")
+_PROMQL_LABEL_LISTS = re.compile(
+    r"\b(?:by|without|on|ignoring|group_left|group_right)\s*\([^)]*\)", re.IGNORECASE
+)
+_PROMQL_TOKENS = re.compile(r"\d+(?:\.\d*)?(?:[eE][+-]?\d+)?|[A-Za-z_:][A-Za-z0-9_:]*")
+_PROMQL_WORDS = {"and", "or", "unless", "bool", "offset", "inf", "nan", "by", "without"}
+
+
+def promql_metric_names(expr: str) -> set[str]:
+    """The metric names an expression selects (a small PromQL reader: enough for ours)."""
+    text = _PROMQL_STRINGS.sub('""', expr)
+    text = re.sub(r"\{[^}]*\}", "", text)  # label matchers
+    text = re.sub(r"\[[^\]]*\]", "", text)  # ranges and subqueries' steps
+    text = _PROMQL_LABEL_LISTS.sub("", text)
+    text = re.sub(r"\boffset\s+-?\w+", "", text, flags=re.IGNORECASE)
+    names = set()
+    for token in _PROMQL_TOKENS.finditer(text):
+        word = token.group()
+        if word[0].isdigit() or word.lower() in _PROMQL_WORDS:
+            continue
+        if text[token.end() :].lstrip().startswith("("):
+            continue  # a function or an aggregation
+        names.add(word)
+    return names
+
+
+def test_the_promql_reader_finds_metrics_and_nothing_else() -> None:
+    expr = (
+        'histogram_quantile(0.99, sum by (le) (rate(a_seconds_bucket{job="x"}[$__rate_interval])))'
+        " > 2 * (sum(increase(b_total[1h] offset 1w)) or 0 * c) + 1e3"
+        " and on (topic) d unless sum(e) without (instance)"
+    )
+    assert promql_metric_names(expr) == {"a_seconds_bucket", "b_total", "c", "d", "e"}
+
+
+def contract_name(name: str) -> str | None:
+    """The contract's name a series name belongs to, or None."""
+    if name in CONTRACT_COUNTERS | CONTRACT_GAUGES:
+        return name
+    for suffix in HISTOGRAM_SUFFIXES:
+        if name.endswith(suffix) and name.removesuffix(suffix) in CONTRACT_HISTOGRAMS:
+            return name.removesuffix(suffix)
+    return None
+
+
+def dashboard_expressions() -> list[str]:
+    dashboard = json.loads(DASHBOARD.read_text())
+    return [target["expr"] for panel in dashboard["panels"] for target in panel["targets"]]
+
+
+def alert_rules() -> list[dict[str, Any]]:
+    document = yaml.safe_load(ALERTS.read_text())
+    return [rule for group in document["groups"] for rule in group["rules"]]
+
+
+def metric_names_used() -> set[str]:
+    """Every series name the dashboard and the alert rules select."""
+    expressions = dashboard_expressions() + [rule["expr"] for rule in alert_rules()]
+    return set().union(*(promql_metric_names(expr) for expr in expressions))
+
+
+def test_every_metric_the_dashboard_and_the_rules_use_is_in_the_contract() -> None:
+    unknown = {name for name in metric_names_used() - PROMETHEUS_OWN if contract_name(name) is None}
+    assert not unknown, f"not metric names of DESIGN.md: {unknown}"
+
+
+def test_the_dashboard_shows_throughput_lag_latency_mqls_slas_dead_letters_readiness() -> None:
+    expressions = dashboard_expressions()
+
+    def used(fragment: str) -> bool:
+        return any(fragment in expr for expr in expressions)
+
+    assert used("rate(streamproc_events_in_total[")
+    assert used("rate(streamproc_events_out_total[")
+    assert used("streamproc_consumer_lag_records")
+    for quantile in ("0.5", "0.95", "0.99"):
+        assert used(f"histogram_quantile({quantile}, sum by (le) (rate(streamproc_event_latency")
+    for name in CONTRACT_COUNTERS | CONTRACT_GAUGES | CONTRACT_HISTOGRAMS:
+        assert used(name), name
+
+
+def test_the_dashboard_is_a_grafana_dashboard_on_a_chosen_prometheus() -> None:
+    dashboard = json.loads(DASHBOARD.read_text())
+    assert dashboard["uid"] == "streamproc"
+    [variable] = dashboard["templating"]["list"]
+    assert (variable["type"], variable["query"]) == ("datasource", "prometheus")
+    ids = [panel["id"] for panel in dashboard["panels"]]
+    assert len(ids) == len(set(ids))
+    for panel in dashboard["panels"]:
+        assert panel["datasource"]["uid"] == "${datasource}"
+        assert panel["targets"] and all(target["expr"] for target in panel["targets"])
+
+
+def test_the_alert_rules_cover_slas_lag_dead_letters_and_readiness() -> None:
+    rules = alert_rules()
+    for rule in rules:
+        assert set(rule) <= {"alert", "expr", "for", "labels", "annotations"}
+        assert rule["labels"]["severity"] in {"info", "warning", "critical"}
+        assert rule["annotations"]["summary"]
+        assert re.fullmatch(r"\d+[smh]", rule.get("for", "0s"))
+    watched = {contract_name(name) for rule in rules for name in promql_metric_names(rule["expr"])}
+    assert {
+        "streamproc_sla_breaches_total",
+        "streamproc_consumer_lag_records",
+        "streamproc_dead_letters_total",
+        "streamproc_ready",
+    } <= watched
+    assert len({rule["alert"] for rule in rules}) == len(rules)
+
+
+def test_the_compose_prometheus_scrapes_the_worker_and_loads_the_rules() -> None:
+    config = yaml.safe_load(PROMETHEUS_CONFIG.read_text())
+    prometheus = compose()["services"]["prometheus"]
+    mounts = dict(volume.split(":")[:2] for volume in prometheus["volumes"])
+    assert mounts["./deploy/prometheus/alerts.yaml"] in config["rule_files"]
+    [job] = config["scrape_configs"]
+    # `up{job="streamproc"}` in the rules; the ServiceMonitor's job is the Service's name
+    assert job["job_name"] == the("Service")["metadata"]["name"] == "streamproc"
+    assert 'up{job="streamproc"}' in ALERTS.read_text()
+    assert job["metrics_path"] == "/metrics"
+    [target] = job["static_configs"][0]["targets"]
+    host, port = target.split(":")
+    assert host in compose()["services"]
+    assert compose()["services"]["worker"]["ports"] == [f"127.0.0.1:{port}:{port}"]
+
+
+# --- docker-compose.yml ----------------------------------------------------------------------
+
+
+def test_compose_runs_kafka_and_a_worker_by_default_and_observability_in_its_profile() -> None:
+    services = compose()["services"]
+    assert set(services) == {"kafka", "worker", "prometheus", "grafana"}
+    for name in ("kafka", "worker"):
+        assert "profiles" not in services[name]
+    for name in ("prometheus", "grafana"):
+        assert services[name]["profiles"] == ["observability"]
+    for name, service in services.items():
+        assert service["restart"] == "unless-stopped", name
+        assert service["healthcheck"]["test"], name
+    worker = services["worker"]
+    assert worker["depends_on"]["kafka"]["condition"] == "service_healthy"
+    assert any("/readyz" in part for part in worker["healthcheck"]["test"])
+
+
+def test_compose_keeps_kafkas_data_in_a_named_volume_and_mounts_the_definitions_folder() -> None:
+    document = compose()
+    kafka = document["services"]["kafka"]
+    [data] = kafka["volumes"]
+    volume, target = data.split(":")
+    assert volume in document["volumes"]
+    assert kafka["environment"]["KAFKA_LOG_DIRS"] == target
+    worker = document["services"]["worker"]
+    assert "./definitions:/etc/streamproc/definitions:ro" in worker["volumes"]
+    assert any(v.split(":")[0] in document["volumes"] for v in worker["volumes"])
+
+
+def test_every_file_compose_mounts_from_deploy_exists() -> None:
+    for service in compose()["services"].values():
+        for volume in service.get("volumes", []):
+            source = volume.split(":")[0]
+            if source.startswith("./deploy/"):
+                assert (ROOT / source).exists(), source
+
+
+def test_grafana_is_provisioned_with_the_prometheus_and_the_dashboard() -> None:
+    grafana = compose()["services"]["grafana"]
+    targets = {target: source for source, target, *_ in (v.split(":") for v in grafana["volumes"])}
+    provisioning = ROOT / targets["/etc/grafana/provisioning"]
+    [datasource] = yaml.safe_load((provisioning / "datasources" / "prometheus.yaml").read_text())[
+        "datasources"
+    ]
+    assert datasource["type"] == "prometheus"
+    assert datasource["url"] == "http://prometheus:9090"
+    [provider] = yaml.safe_load((provisioning / "dashboards" / "streamproc.yaml").read_text())[
+        "providers"
+    ]
+    dashboard_target = Path(provider["options"]["path"]) / DASHBOARD.name
+    assert ROOT / targets[str(dashboard_target)] == ROOT / "deploy/grafana/streamproc.json"
