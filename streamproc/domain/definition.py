@@ -22,6 +22,7 @@ from pydantic import (
     Field,
     PositiveFloat,
     PositiveInt,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -39,7 +40,20 @@ def parse_duration(value: object) -> object:
     return value
 
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": _DURATION.pattern},
+                {"type": "string", "format": "duration"},
+                {"type": "number", "description": "seconds"},
+            ],
+            "description": "90s, 30m, 24h, 7d, 2w, an ISO 8601 duration or seconds",
+        }
+    ),
+]
 ProfileField = Literal[
     "email",
     "company.name",
