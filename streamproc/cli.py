@@ -8,18 +8,19 @@ from pathlib import Path
 from typing import NoReturn
 
 import click
-from pydantic import ValidationError
 
 from streamproc.backtest.cli import backtest
+from streamproc.cli_support import settings_from_environment
 from streamproc.contract import write_schemas
 from streamproc.definitions import DefinitionError, load_definition
 from streamproc.demo import demo
 from streamproc.localkafka.cli import broker
-from streamproc.settings import Settings
+from streamproc.settings import settings_in_effect
 from streamproc.simulation_cli import generate
 
 
 @click.group()
+@click.version_option(package_name="streamproc", prog_name="streamproc")
 def main() -> None:
     """Real-time lead scoring and lifecycle on Kafka."""
 
@@ -48,10 +49,7 @@ def worker() -> None:
     from streamproc.streaming.app import create_app
     from streamproc.streaming.topics import TopicError, ensure_topics
 
-    try:
-        settings = Settings()
-    except ValidationError as error:
-        _fail(f"a STREAMPROC_* setting is wrong: {error}")
+    settings = settings_from_environment()
     if settings.event_loop == "uvloop":
         # Before any loop exists: Faust's worker and `ensure_topics` both get theirs from the
         # policy this installs (what `faust worker --loop uvloop` does).
@@ -77,8 +75,12 @@ def worker() -> None:
 @main.command()
 @click.option("--out", type=click.Path(path_type=Path), default=Path("schemas"), show_default=True)
 def schemas(out: Path) -> None:
-    """Write the JSON Schema of every topic's events into OUT."""
-    for path in write_schemas(out):
+    """Write the JSON Schema of every topic's events, and of definition files, into OUT."""
+    try:
+        written = write_schemas(out)
+    except OSError as error:
+        _fail(f"--out {out}: cannot write the schemas there: {error.strerror or error}")
+    for path in written:
         click.echo(path)
 
 
@@ -95,3 +97,15 @@ def check_definition(name_or_path: str) -> None:
         f"{len(definition.fit.rules)} fit rules, {len(definition.intent.rules)} intent rules, "
         f"{len(definition.intent.signals)} signals"
     )
+
+
+@main.command("settings")
+def show_settings() -> None:
+    """Print every setting in effect, with where it came from; secrets are masked.
+
+    Warns on stderr about STREAMPROC_* variables that are no setting.
+    """
+    rows = settings_in_effect(settings_from_environment())
+    width = max(len(variable) + len(value) for variable, value, _ in rows) + 1
+    for variable, value, source in rows:
+        click.echo(f"{f'{variable}={value}'.ljust(width)}  # {source}")
