@@ -76,10 +76,14 @@ class ProgressLine:
         self.started = self.last = time.monotonic()
         self.width = 0
 
-    def show(self, text: str) -> None:
-        """Rewrite the line with `text` if a second has passed since it was last written."""
-        if self.shown and (now := time.monotonic()) - self.last >= PROGRESS_EVERY_SECONDS:
-            self.last = now
+    def show(self, text: str, now: bool = False) -> None:
+        """Rewrite the line with `text` if a second has passed since it was last written (or
+        `now`, for a change of phase, once the line is shown at all)."""
+        if not self.shown:
+            return
+        at = time.monotonic()
+        if at - self.last >= PROGRESS_EVERY_SECONDS or (now and self.width):
+            self.last = at
             self._write(text, newline=False)
 
     def close(self, text: str) -> None:
