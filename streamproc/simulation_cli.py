@@ -19,7 +19,7 @@ from typing import Any, BinaryIO, TypeVar
 import click
 import orjson
 
-from streamproc.cli_support import ProgressLine, check_writable, parse_utc_datetime
+from streamproc.cli_support import ProgressLine, check_writable, fail, parse_utc_datetime
 from streamproc.definitions import DefinitionError, load_definition
 from streamproc.domain.events import TOPIC_OF_INPUT
 from streamproc.simulation import SimulationConfig, deliveries
@@ -62,10 +62,12 @@ def _check_out(_context: click.Context, _param: click.Parameter, value: BinaryIO
 
 def _check_definition(_context: click.Context, _param: click.Parameter, value: str) -> str:
     # Checked before the first line is written, so a typo does not leave half an output file.
+    # A mistake in the file is the file's, not the command line's: said as the other
+    # commands say it, without the usage text.
     try:
         load_definition(value)
     except DefinitionError as error:
-        raise click.BadParameter(str(error)) from None
+        fail(str(error))
     return value
 
 
