@@ -3,24 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
-from typing import NoReturn
 
 import click
-from pydantic import ValidationError
 
 from streamproc.backtest.cli import backtest
+from streamproc.cli_support import fail, settings_from_environment
 from streamproc.contract import write_schemas
 from streamproc.definitions import DefinitionError, load_definition
 from streamproc.demo import demo
 from streamproc.kafka_client import KafkaAccessError, check_connection
 from streamproc.localkafka.cli import broker
-from streamproc.settings import Settings
+from streamproc.settings import Settings, settings_in_effect
 from streamproc.simulation_cli import generate
 
 
 @click.group()
+@click.version_option(package_name="streamproc", prog_name="streamproc")
 def main() -> None:
     """Real-time lead scoring and lifecycle on Kafka."""
 
@@ -29,11 +28,6 @@ main.add_command(backtest)
 main.add_command(broker)
 main.add_command(demo)
 main.add_command(generate)
-
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(1)
 
 
 @main.command()
@@ -49,24 +43,21 @@ def worker() -> None:
     from streamproc.streaming.app import create_app
     from streamproc.streaming.topics import TopicError
 
-    try:
-        settings = Settings()
-    except ValidationError as error:
-        _fail(f"a STREAMPROC_* setting is wrong: {error}")
+    settings = settings_from_environment()
     if settings.event_loop == "uvloop":
         # Before any loop exists: Faust's worker and `ensure_topics` both get theirs from the
         # policy this installs (what `faust worker --loop uvloop` does).
         try:
             mode.loop.use("uvloop")
         except ImportError:
-            _fail("uvloop is not installed here; set STREAMPROC_EVENT_LOOP=asyncio")
+            fail("uvloop is not installed here; set STREAMPROC_EVENT_LOOP=asyncio")
     try:
         pipeline = create_app(settings)  # loads and checks the definitions first
         asyncio.run(_connect(settings))
     except (DefinitionError, KafkaAccessError, TopicError) as error:
-        _fail(str(error))
+        fail(str(error))
     except Exception as error:  # the admin client raises several kinds for "no broker"
-        _fail(f"cannot reach Kafka at {settings.bootstrap_servers} ({error!r}); is it running?")
+        fail(f"cannot reach Kafka at {settings.bootstrap_servers} ({error!r}); is it running?")
     Path(pipeline.app.conf.datadir).mkdir(parents=True, exist_ok=True)
     collect_less_often()
     faust.Worker(pipeline.app, loglevel=settings.log_level).execute_from_commandline()
@@ -83,8 +74,12 @@ async def _connect(settings: Settings) -> None:
 @main.command()
 @click.option("--out", type=click.Path(path_type=Path), default=Path("schemas"), show_default=True)
 def schemas(out: Path) -> None:
-    """Write the JSON Schema of every topic's events into OUT."""
-    for path in write_schemas(out):
+    """Write the JSON Schema of every topic's events, and of definition files, into OUT."""
+    try:
+        written = write_schemas(out)
+    except OSError as error:
+        fail(f"--out {out}: cannot write the schemas there: {error.strerror or error}")
+    for path in written:
         click.echo(path)
 
 
@@ -95,9 +90,21 @@ def check_definition(name_or_path: str) -> None:
     try:
         definition = load_definition(name_or_path)
     except DefinitionError as error:
-        _fail(str(error))
+        fail(str(error))
     click.echo(
         f"{definition.label}: threshold {definition.threshold:g}, "
         f"{len(definition.fit.rules)} fit rules, {len(definition.intent.rules)} intent rules, "
         f"{len(definition.intent.signals)} signals"
     )
+
+
+@main.command("settings")
+def show_settings() -> None:
+    """Print every setting in effect, with where it came from; secrets are masked.
+
+    Warns on stderr about STREAMPROC_* variables that are no setting.
+    """
+    rows = settings_in_effect(settings_from_environment())
+    width = max(len(variable) + len(value) for variable, value, _ in rows) + 1
+    for variable, value, source in rows:
+        click.echo(f"{f'{variable}={value}'.ljust(width)}  # {source}")

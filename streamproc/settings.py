@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import difflib
+import os
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal, get_args
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+PREFIX = "STREAMPROC_"
 SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
 
 
 class Settings(BaseSettings):
     """Everything a worker or a command needs to know about its surroundings."""
 
-    model_config = SettingsConfigDict(env_prefix="STREAMPROC_", frozen=True)
+    model_config = SettingsConfigDict(env_prefix=PREFIX, frozen=True)
 
     broker: str = Field(
         "127.0.0.1:9092", description="Kafka bootstrap servers, comma-separated host:port"
@@ -97,3 +101,79 @@ class Settings(BaseSettings):
     def topic(self, name: str) -> str:
         """The full name of one of DESIGN.md's topics under this deployment's prefix."""
         return f"{self.topic_prefix}{name}"
+
+
+class SettingsError(Exception):
+    """A `STREAMPROC_*` variable that does not make a setting; the message is one line that
+    names the variable and says what is wrong."""
+
+
+def variable_of(field: str) -> str:
+    """The environment variable of a setting: `partitions` is `STREAMPROC_PARTITIONS`."""
+    return f"{PREFIX}{field.upper()}"
+
+
+_SECRETS = {
+    field
+    for field, info in Settings.model_fields.items()
+    if SecretStr in (info.annotation, *get_args(info.annotation))
+}
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Settings from the environment (and `overrides`), or a SettingsError in one line."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as error:
+        raise SettingsError("; ".join(_problem(e) for e in error.errors())) from None
+
+
+def _problem(error: Any) -> str:
+    location = error.get("loc") or ()
+    if not location:
+        return f"the {PREFIX}* settings: {error['msg']}"
+    field = str(location[0])
+    message = str(error["msg"])
+    message = message[:1].lower() + message[1:]
+    given = error.get("input")
+    if field in _SECRETS or not isinstance(given, str):  # a secret's value is never shown
+        return f"{variable_of(field)}: {message}"
+    return f"{variable_of(field)}={given!r}: {message}"
+
+
+def unknown_variables(environ: Mapping[str, str] | None = None) -> list[str]:
+    """One sentence per `STREAMPROC_*` variable that is no setting, with the setting it was
+    probably meant to be: a typo would otherwise fall back to the default unseen."""
+    known = [field.upper() for field in Settings.model_fields]
+    sentences = []
+    for variable in sorted(os.environ if environ is None else environ):
+        name = variable.upper()
+        if not name.startswith(PREFIX) or name.removeprefix(PREFIX) in known:
+            continue
+        # Compared without the prefix, which every name shares and would make all alike.
+        near = difflib.get_close_matches(name.removeprefix(PREFIX), known, n=1)
+        hint = f"; did you mean {PREFIX}{near[0]}?" if near else " (see `streamproc settings`)"
+        sentences.append(f"{variable} is not a setting and is ignored{hint}")
+    return sentences
+
+
+def settings_in_effect(
+    settings: Settings, environ: Mapping[str, str] | None = None
+) -> list[tuple[str, str, str]]:
+    """(variable, value, source) of every setting: source `environment` or `default`. A
+    secret's value shows as asterisks; a setting without a value as an empty string."""
+    given = {name.upper() for name in (os.environ if environ is None else environ)}
+    rows = []
+    for field in Settings.model_fields:
+        value = getattr(settings, field)
+        if value is None:
+            shown = ""
+        elif isinstance(value, SecretStr):
+            shown = str(value)
+        elif isinstance(value, bool):
+            shown = str(value).lower()
+        else:
+            shown = str(value)
+        variable = variable_of(field)
+        rows.append((variable, shown, "environment" if variable in given else "default"))
+    return rows

@@ -10,14 +10,16 @@ from __future__ import annotations
 
 import math
 import tempfile
+import time
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, BinaryIO, TypeVar
 
 import click
 import orjson
 
+from streamproc.cli_support import ProgressLine, check_writable, fail, parse_utc_datetime
 from streamproc.definitions import DefinitionError, load_definition
 from streamproc.domain.events import TOPIC_OF_INPUT
 from streamproc.simulation import SimulationConfig, deliveries
@@ -43,22 +45,29 @@ _MICROSECOND = timedelta(microseconds=1)
 
 def _parse_start(_context: click.Context, _param: click.Parameter, value: str) -> datetime:
     try:
-        start = datetime.fromisoformat(value)
+        return parse_utc_datetime(value)
     except ValueError:
         raise click.BadParameter(
             f"{value!r} is not an ISO date or date-time, e.g. 2026-01-05 or {DEFAULT_START}"
         ) from None
-    # A bare date or a time without offset is read as UTC rather than the machine's zone,
-    # which would make the output depend on where it runs.
-    return start if start.utcoffset() is not None else start.replace(tzinfo=UTC)
+
+
+def _check_out(_context: click.Context, _param: click.Parameter, value: BinaryIO) -> BinaryIO:
+    # A file opened for writing is opened lazily, at the first line, after the history has
+    # been generated; a path that cannot be written is refused before.
+    if isinstance(value, click.utils.LazyFile):
+        check_writable(Path(value.name), "--out")
+    return value
 
 
 def _check_definition(_context: click.Context, _param: click.Parameter, value: str) -> str:
     # Checked before the first line is written, so a typo does not leave half an output file.
+    # A mistake in the file is the file's, not the command line's: said as the other
+    # commands say it, without the usage text.
     try:
         load_definition(value)
     except DefinitionError as error:
-        raise click.BadParameter(str(error)) from None
+        fail(str(error))
     return value
 
 
@@ -157,6 +166,7 @@ def _share(name: str, default: float, help: str) -> Callable[[_F], _F]:
     "--out",
     type=click.File("wb"),
     default="-",
+    callback=_check_out,
     help="file to write  [default: stdout]",
 )
 def generate(
@@ -201,18 +211,29 @@ def generate(
         reject_reasons=reject_reasons,
     )
     slice_days = max(1, math.ceil(config.days / _SLICES))
-    _write_in_stream_order(deliveries(config), start, timedelta(days=slice_days), out)
+    _write_in_stream_order(deliveries(config), start, timedelta(days=slice_days), out, leads)
 
 
 def _write_in_stream_order(
-    items: Iterable[Delivery], start: datetime, width: timedelta, out: BinaryIO
+    items: Iterable[Delivery],
+    start: datetime,
+    width: timedelta,
+    out: BinaryIO,
+    total_leads: int = 0,
 ) -> None:
     """Write the deliveries as lines in (delivered at, order) order, through one spill file
-    per `width` of delivery time from `start`."""
+    per `width` of delivery time from `start`; progress on stderr when it is a terminal."""
+    progress = ProgressLine()
+    events = leads = 0
+    lead_id = ""
     with tempfile.TemporaryDirectory(prefix="streamproc-generate-") as directory:
         files: dict[int, BinaryIO] = {}
         try:
             for at, (kind, number), event in items:
+                events += 1
+                if event.lead_id != lead_id:
+                    lead_id, leads = event.lead_id, leads + 1
+                    progress.show(_generated(leads, total_leads, events))
                 index, into = divmod(at - start, width)
                 spill = files.get(index)
                 if spill is None:
@@ -224,7 +245,15 @@ def _write_in_stream_order(
         finally:
             for spill in files.values():
                 spill.close()
+        progress.show(f"{_generated(leads, total_leads, events)}; sorting", now=True)
         for index in sorted(files):
             lines = (Path(directory) / f"{index}.jsonl").read_bytes().splitlines()
             lines.sort()
             out.writelines(line[_KEY_LENGTH:] + b"\n" for line in lines)
+    elapsed = time.monotonic() - progress.started
+    progress.close(f"generated {events:,} events of {leads:,} leads in {elapsed:.1f} s")
+
+
+def _generated(leads: int, total_leads: int, events: int) -> str:
+    share = f" ({100 * leads / total_leads:.0f}%)" if total_leads else ""
+    return f"generating: {leads:,} of {total_leads:,} leads{share}, {events:,} events"

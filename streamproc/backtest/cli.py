@@ -20,6 +20,7 @@ from streamproc.backtest.render import comparison_to_json, render_comparison, re
 from streamproc.backtest.report import compare, summarize
 from streamproc.backtest.result import DivergentLead
 from streamproc.backtest.sources import ReadProgress, SourceError, jsonl_files, read_jsonl
+from streamproc.cli_support import check_writable, parse_utc_datetime, settings_from_environment
 from streamproc.collector import collecting_less_often, not_collecting
 from streamproc.definitions import DefinitionError, load_definition
 from streamproc.domain.definition import Definition
@@ -78,6 +79,33 @@ def _history(
     return read_jsonl(Path(source))
 
 
+def _parse_since(
+    _context: click.Context, _param: click.Parameter, value: str | None
+) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return parse_utc_datetime(value)
+    except ValueError:
+        raise click.BadParameter(
+            f"{value!r} is not an ISO date or date-time, e.g. 2026-08-01 or 2026-08-01T09:00+02:00"
+        ) from None
+
+
+def _same_label_differs(definitions: list[Definition], names: list[str]) -> str | None:
+    """Two definitions that differ but carry the same `name@version` would read as one in the
+    comparison and in every event they produce: the changed one needs a new version."""
+    if len(definitions) < 2 or definitions[0].label != definitions[1].label:
+        return None
+    if definitions[0].model_dump() == definitions[1].model_dump():
+        return None
+    return (
+        f"{names[0]} and {names[1]} differ but are both {definitions[0].label}; "
+        "bump `version` in the changed one so that the comparison and the events tell "
+        "them apart"
+    )
+
+
 @click.command()
 @click.option(
     "--definition", "first", required=True, help="the definition to test: a shipped name or a file"
@@ -92,8 +120,11 @@ def _history(
 )
 @click.option(
     "--since",
-    type=click.DateTime(["%Y-%m-%dT%H:%M:%S%z", "%Y-%m-%d"]),
-    help="kafka:// only: from this time on",
+    callback=_parse_since,
+    metavar="DATE[TIME]",
+    help="kafka:// only: the records from this time on, by their Kafka record time (not "
+    "the events' occurred_at); an ISO date or date-time, UTC unless it has an offset, "
+    "e.g. 2026-08-01 or 2026-08-01T09:00+02:00",
 )
 @click.option(
     "--json",
@@ -122,9 +153,12 @@ def backtest(
     what the worker would have published. With --compare, the same history goes through both
     definitions and the leads they disagree on are listed with both score breakdowns.
     """
-    settings = Settings()
+    check_writable(json_out, "--json")
+    settings = settings_from_environment()
     try:
         definitions = [load_definition(first)] + ([load_definition(second)] if second else [])
+        if second is not None and (problem := _same_label_differs(definitions, [first, second])):
+            raise DefinitionError(problem)
         if jobs > 1 and not source.startswith("kafka://"):
             if since is not None:
                 raise click.BadParameter(

@@ -7,8 +7,10 @@ rules and the reason-code taxonomy. Loading it from YAML lives in `streamproc.de
 
 from __future__ import annotations
 
+import difflib
 import math
 import re
+from collections.abc import Iterable
 from datetime import timedelta
 from functools import cached_property
 from typing import Annotated, Literal, Self, get_args
@@ -20,6 +22,7 @@ from pydantic import (
     Field,
     PositiveFloat,
     PositiveInt,
+    WithJsonSchema,
     model_validator,
 )
 
@@ -37,7 +40,20 @@ def parse_duration(value: object) -> object:
     return value
 
 
-Duration = Annotated[timedelta, BeforeValidator(parse_duration)]
+Duration = Annotated[
+    timedelta,
+    BeforeValidator(parse_duration),
+    WithJsonSchema(
+        {
+            "anyOf": [
+                {"type": "string", "pattern": _DURATION.pattern},
+                {"type": "string", "format": "duration"},
+                {"type": "number", "description": "seconds"},
+            ],
+            "description": "90s, 30m, 24h, 7d, 2w, an ISO 8601 duration or seconds",
+        }
+    ),
+]
 ProfileField = Literal[
     "email",
     "company.name",
@@ -66,6 +82,23 @@ DEFAULT_REASON_CODES = (
 )
 
 
+class PlacedError(ValueError):
+    """A mistake found by a model validator, at `path` below the model that found it (say
+    `("routing", 3, "queue")`), so that the message can name the field, not the model."""
+
+    def __init__(self, path: tuple[str | int, ...], message: str) -> None:
+        super().__init__(message)
+        self.path = path
+
+
+def _unknown(kind: str, name: str, known: Iterable[str]) -> str:
+    """`unknown queue 'smbx'`, with the near known name or the known names."""
+    names = sorted(known)
+    near = difflib.get_close_matches(name, names, n=1)
+    hint = f"did you mean {near[0]!r}?" if near else f"{kind}s: {', '.join(names) or 'none'}"
+    return f"unknown {kind} {name!r} ({hint})"
+
+
 class Part(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -81,7 +114,8 @@ class FieldTest(Part):
         if (self.between is None) == (self.in_ is None):
             raise ValueError("give exactly one of `between: [low, high]` or `in: [values]`")
         if self.between is not None and self.between[0] > self.between[1]:
-            raise ValueError(f"`between` low {self.between[0]} is above high {self.between[1]}")
+            message = f"low {self.between[0]} is above high {self.between[1]}"
+            raise PlacedError(("between",), message)
         return self
 
     def passes(self, value: str | int | float | None) -> bool:
@@ -116,8 +150,8 @@ class TitleSeniority(Part):
         try:
             re.compile(self.pattern)
         except re.error as error:
-            message = f"pattern {self.pattern!r} is not a regular expression: {error}"
-            raise ValueError(message) from error
+            message = f"{self.pattern!r} is not a regular expression: {error}"
+            raise PlacedError(("pattern",), message) from error
         return self
 
 
@@ -161,7 +195,7 @@ class Signal(Part):
     @model_validator(mode="after")
     def _filters_fit_the_topic(self) -> Self:
         if self.window <= timedelta(0):
-            raise ValueError("window must be positive")
+            raise PlacedError(("window",), "must be positive")
         download_filters = (self.asset_id, self.asset_type, self.funnel_stage)
         if self.topic != "downloads" and any(f is not None for f in download_filters):
             raise ValueError(
@@ -173,8 +207,8 @@ class Signal(Part):
             try:
                 re.compile(self.url_pattern)
             except re.error as error:
-                message = f"url_pattern is not a regular expression: {error}"
-                raise ValueError(message) from error
+                message = f"{self.url_pattern!r} is not a regular expression: {error}"
+                raise PlacedError(("url_pattern",), message) from error
         return self
 
     @cached_property
@@ -212,9 +246,11 @@ class Intent(Part):
 
     @model_validator(mode="after")
     def _signals_exist(self) -> Self:
-        for rule in self.rules:
+        for index, rule in enumerate(self.rules):
             if rule.signal not in self.signals:
-                raise ValueError(f"rule {rule.name!r} counts unknown signal {rule.signal!r}")
+                raise PlacedError(
+                    ("rules", index, "signal"), _unknown("signal", rule.signal, self.signals)
+                )
         return self
 
     @cached_property
@@ -315,17 +351,66 @@ class Definition(Part):
     @model_validator(mode="after")
     def _consistent(self) -> Self:
         signals = self.intent.signals
-        for condition in (*self.gates.all_of, *self.gates.any_of):
-            if isinstance(condition, SignalCondition) and condition.signal not in signals:
-                raise ValueError(f"gate {condition.label!r} names unknown signal")
-        for routing_rule in self.routing:
+        most = self.most_points
+        if self.threshold < 0:
+            raise PlacedError(("threshold",), f"{self.threshold:g} is below zero")
+        if self.threshold > most["total"]:
+            raise PlacedError(("threshold",), f"{self.threshold:g} {self._most_text('total')}")
+        for kind in ("all_of", "any_of"):
+            for index, condition in enumerate(getattr(self.gates, kind)):
+                at = ("gates", kind, index)
+                if isinstance(condition, SignalCondition) and condition.signal not in signals:
+                    raise PlacedError(
+                        (*at, "signal"), _unknown("signal", condition.signal, signals)
+                    )
+                if (
+                    isinstance(condition, ScoreCondition)
+                    and condition.at_least > most[condition.score]
+                ):
+                    message = f"{condition.label} {self._most_text(condition.score)}"
+                    raise PlacedError((*at, "at_least"), message)
+        for index, routing_rule in enumerate(self.routing):
             if routing_rule.queue not in self.queues:
-                raise ValueError(f"routing rule {routing_rule.rule!r} names unknown queue")
+                message = _unknown("queue", routing_rule.queue, self.queues)
+                raise PlacedError(("routing", index, "queue"), message)
         if not self.routing or self.routing[-1].when:
-            raise ValueError("the last routing rule must have no `when`: it is the default queue")
-        if any(not rule.when for rule in self.routing[:-1]):
-            raise ValueError("only the last routing rule may have no `when`")
+            raise PlacedError(
+                ("routing", len(self.routing) - 1) if self.routing else ("routing",),
+                "the last routing rule must have no `when`: it is the default queue",
+            )
+        for index, rule in enumerate(self.routing[:-1]):
+            if not rule.when:
+                raise PlacedError(
+                    ("routing", index), "only the last routing rule may have no `when`"
+                )
         return self
+
+    @cached_property
+    def most_points(self) -> dict[str, float]:
+        """The most points the rules can give, for `fit`, `intent` and `total`: each rule's
+        points once (a `points_each` rule without end), within the category caps and the
+        maxima. An upper bound: two fit rules may exclude each other."""
+        fit = min(self.fit.max_points, sum(max(rule.points, 0) for rule in self.fit.rules))
+        by_category: dict[str | None, float] = {}
+        for rule in self.intent.rules:
+            if rule.points is not None:
+                most = max(rule.points, 0)
+            else:
+                most = math.inf if (rule.points_each or 0) > 0 else 0
+            category = rule.category if rule.category in self.intent.caps else None
+            by_category[category] = by_category.get(category, 0) + most
+        intent = sum(
+            min(points, self.intent.caps[category]) if category is not None else points
+            for category, points in by_category.items()
+        )
+        intent = min(self.intent.max_points, intent)
+        return {"fit": fit, "intent": intent, "total": fit + intent}
+
+    def _most_text(self, score: str) -> str:
+        most = self.most_points
+        parts = f" (fit {most['fit']:g} + intent {most['intent']:g})" if score == "total" else ""
+        rules = "the rules" if score == "total" else f"the {score} rules"
+        return f"cannot be reached: {rules} give at most {most[score]:g} points{parts}"
 
     @property
     def label(self) -> str:

@@ -3,14 +3,18 @@
 from __future__ import annotations
 
 import ast
+import json
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
+import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from jsonschema import Draft202012Validator
 from pydantic import ValidationError
 
 from streamproc.contract import render_schemas
+from streamproc.definitions import shipped_names
 from streamproc.domain.events import EARLIEST, INPUT_EVENTS, LATEST, OUTPUT_EVENTS, PageVisited
 
 ROOT = Path(__file__).parents[2]
@@ -41,6 +45,18 @@ def test_every_topic_of_the_design_has_a_schema() -> None:
         "mql-crossed-shadow",
         "dead-letters",
     }
+
+
+def test_the_definition_schema_takes_the_shipped_definitions_and_catches_a_typo() -> None:
+    """What an editor checks a definition file against (`schemas/definition.json`)."""
+    schema = json.loads((ROOT / "schemas" / "definition.json").read_text())
+    validator = Draft202012Validator(schema)
+    for name in shipped_names():
+        path = ROOT / "streamproc" / "definitions" / "shipped" / f"{name}.yaml"
+        document = yaml.safe_load(path.read_text())
+        assert not list(validator.iter_errors(document)), name
+        document["fit"]["rules"][0]["feild"] = document["fit"]["rules"][0].pop("field")
+        assert any("'feild' was unexpected" in e.message for e in validator.iter_errors(document))
 
 
 FORBIDDEN_IN_DOMAIN = {

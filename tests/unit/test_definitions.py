@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from streamproc.definitions import DefinitionError, load_definition, shipped_names
-from streamproc.definitions.loader import parse_definition
+from streamproc.definitions.loader import _UniqueKeyLoader, parse_definition
 
 SHIPPED_DEFAULT = (
     Path(__file__).parents[2] / "streamproc/definitions/shipped/default.yaml"
@@ -49,7 +49,7 @@ def _broken(path: list[str | int], value: object) -> str:
         (
             ["fit", "rules", 0, "between"],
             [500, 50],
-            "fit.rules.0: Value error, `between` low 500.0 is above high 50.0",
+            "fit.rules.0.between: low 500.0 is above high 50.0",
         ),
         (
             ["fit", "rules", 0, "field"],
@@ -64,25 +64,69 @@ def _broken(path: list[str | int], value: object) -> str:
         (
             ["intent", "signals", "pricing_page_view", "url_pattern"],
             "/pricing(",
-            "url_pattern is not a regular expression",
+            "intent.signals.pricing_page_view.url_pattern: '/pricing(' is not a regular expression",
         ),
         (
             ["intent", "rules", 0, "signal"],
             "demo",
-            "intent: Value error, rule 'demo_booked' counts unknown signal 'demo'",
+            "intent.rules.0.signal: unknown signal 'demo' (signals: bottom_funnel_download,",
+        ),
+        (
+            ["intent", "rules", 0, "signal"],
+            "demo_boked",
+            "intent.rules.0.signal: unknown signal 'demo_boked' (did you mean 'demo_booked'?)",
         ),
         (
             ["intent", "rules", 0, "points_each"],
             5,
             "intent.rules.0: Value error, give exactly one of `points` or `points_each`",
         ),
-        (["gates", "any_of", 0, "signal"], "webinar", "gate 'webinar>=1' names unknown signal"),
+        (
+            ["gates", "any_of", 0, "signal"],
+            "webinar",
+            "gates.any_of.0.signal: unknown signal 'webinar' (signals: bottom_funnel_download,",
+        ),
         (
             ["routing", 0, "queue"],
             "nowhere",
-            "routing rule 'enterprise_by_size' names unknown queue",
+            "routing.0.queue: unknown queue 'nowhere' (queues: enterprise, mid-market-americas",
         ),
-        (["fit", "surprise"], 1, "fit.surprise: Extra inputs are not permitted"),
+        (["routing", 3, "queue"], "smbx", "routing.3.queue: unknown queue 'smbx'"),
+        (
+            ["fit", "surprise"],
+            1,
+            "fit.surprise: unknown key (keys here: max_points, seniority_from_title, rules)",
+        ),
+        (["thresold"], 60, "mine.yaml: thresold: unknown key (did you mean 'threshold'?)"),
+        (
+            ["intent", "rules", 0, "at_leest"],
+            2,
+            "intent.rules.0.at_leest: unknown key (did you mean 'at_least'?)",
+        ),
+        (
+            ["gates", "any_of", 0, "at_lest"],
+            2,
+            "gates.any_of.0.at_lest: unknown key (did you mean 'at_least'?)",
+        ),
+        (
+            ["fit", "rules", 0, "field"],
+            "company.employes",
+            "Input should be 'email', 'company.name', 'company.domain', 'company.employees'",
+        ),
+        (["fit", "rules", 0, "field"], "company.employes", "(did you mean 'company.employees'?)"),
+        (["threshold"], -1, "mine.yaml: threshold: -1 is below zero"),
+        (
+            ["threshold"],
+            500,
+            "mine.yaml: threshold: 500 cannot be reached: the rules give at most 100 points "
+            "(fit 50 + intent 50)",
+        ),
+        (
+            ["gates", "all_of"],
+            [{"score": "fit", "at_least": 55}],
+            "mine.yaml: gates.all_of.0.at_least: fit>=55 cannot be reached: the fit rules give "
+            "at most 50 points",
+        ),
     ],
 )
 def test_mistakes_name_the_file_and_the_field(
@@ -118,3 +162,58 @@ def test_durations_read_like_people_write_them(text: object, seconds: int) -> No
         _broken(["intent", "signals", "demo_booked", "window"], text), "mine.yaml"
     )
     assert definition.intent.signals["demo_booked"].window.total_seconds() == seconds
+
+
+def test_a_threshold_is_checked_against_what_the_rules_can_give() -> None:
+    """Fit: each rule once within max_points; intent: flat rules once, `points_each` rules
+    up to their category cap, all within max_points."""
+    document = yaml.safe_load(SHIPPED_DEFAULT)
+    document["fit"]["rules"] = document["fit"]["rules"][:2]  # 15 + 10 points
+    document["intent"]["rules"] = [
+        {"name": "demo", "signal": "demo_booked", "points": 12, "category": "demo"},
+        {"name": "pricing", "signal": "pricing_page_view", "points_each": 5, "category": "pricing"},
+    ]
+    document["intent"]["caps"] = {"demo": 30, "pricing": 20}
+    document["threshold"] = 57
+    document["gates"] = {}
+    assert parse_definition(yaml.safe_dump(document), "mine.yaml").most_points == {
+        "fit": 25,
+        "intent": 32,
+        "total": 57,
+    }
+    document["threshold"] = 57.5
+    with pytest.raises(DefinitionError, match=r"threshold: 57.5 cannot be reached.* at most 57"):
+        parse_definition(yaml.safe_dump(document), "mine.yaml")
+
+
+def test_a_key_given_twice_is_refused_with_both_lines() -> None:
+    text = SHIPPED_DEFAULT.replace("threshold: 60\n", "threshold: 60\nthreshold: 70\n")
+    line = text.splitlines().index("threshold: 70") + 1
+    with pytest.raises(DefinitionError) as raised:
+        parse_definition(text, "mine.yaml")
+    assert str(raised.value) == (
+        f"mine.yaml: line {line}: duplicate key 'threshold' (first on line {line - 1}); "
+        "YAML would keep the later value"
+    )
+
+
+def test_a_key_given_twice_in_a_nested_mapping_is_refused() -> None:
+    text = "fit:\n  max_points: 50\n  rules: []\n  max_points: 60\n"
+    with pytest.raises(DefinitionError, match=r"mine.yaml: line 4: duplicate key 'max_points' "):
+        parse_definition(text, "mine.yaml")
+
+
+def test_a_merge_key_may_be_overridden() -> None:
+    text = "base: &base {reps: [{id: rep-1}]}\nsmb: {<<: *base, reps: []}\n"
+    assert yaml.load(text, Loader=_UniqueKeyLoader)["smb"] == {"reps": []}
+
+
+def test_a_file_that_is_not_utf8_is_named(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.yaml"
+    path.write_bytes(SHIPPED_DEFAULT.replace("name: default", "name: défaut").encode("latin-1"))
+    with pytest.raises(DefinitionError) as raised:
+        load_definition(str(path))
+    line = SHIPPED_DEFAULT.splitlines().index("name: default") + 1
+    assert str(raised.value) == (
+        f"{path}: line {line}: not UTF-8 text (byte 0xe9); save the file as UTF-8"
+    )

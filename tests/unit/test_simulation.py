@@ -396,8 +396,9 @@ def test_generate_passes_the_rep_knobs_and_refuses_an_unknown_definition() -> No
     ]
     assert "reject" in actions and "accept" not in actions
     result = runner.invoke(generate, ["--definition", "nonesuch"])
-    assert result.exit_code == 2
-    assert "not a shipped definition" in result.output
+    assert result.exit_code == 1
+    assert result.stderr.startswith("error: nonesuch: no such definition file, and not a shipped")
+    assert len(result.stderr.splitlines()) == 1
 
 
 def test_generate_refuses_a_start_that_is_not_a_date() -> None:

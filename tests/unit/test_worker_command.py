@@ -9,18 +9,30 @@ from streamproc.cli import main
 
 
 @pytest.mark.parametrize(
-    ("variable", "value", "named"),
+    ("variable", "value", "message"),
     [
-        ("STREAMPROC_EVENT_LOOP", "trio", "event_loop"),
-        ("STREAMPROC_PARTITIONS", "0", "partitions"),
+        ("STREAMPROC_EVENT_LOOP", "trio", "input should be 'uvloop' or 'asyncio'"),
+        ("STREAMPROC_PARTITIONS", "0", "input should be greater than or equal to 1"),
     ],
 )
 def test_a_wrong_setting_stops_the_worker_with_the_setting_named(
-    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, named: str
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, message: str
 ) -> None:
     monkeypatch.setenv(variable, value)
     result = CliRunner().invoke(main, ["worker"])
     assert result.exit_code == 1
-    assert result.stderr.startswith("error: a STREAMPROC_* setting is wrong")
-    assert named in result.stderr
+    assert result.stderr == f"error: {variable}='{value}': {message}\n"
     assert "Traceback" not in result.output
+
+
+def test_the_worker_warns_about_a_variable_that_is_no_setting(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("STREAMPROC_PARTITONS", "12")
+    monkeypatch.setenv("STREAMPROC_EVENT_LOOP", "trio")  # stops it before Kafka
+    result = CliRunner().invoke(main, ["worker"])
+    assert result.stderr.splitlines()[0] == (
+        "warning: STREAMPROC_PARTITONS is not a setting and is ignored; "
+        "did you mean STREAMPROC_PARTITIONS?"
+    )
+    assert result.exit_code == 1
