@@ -20,6 +20,7 @@ from types import FrameType
 import click
 from aiokafka.admin import AIOKafkaAdminClient
 
+from streamproc.cli_support import settings_from_environment
 from streamproc.definitions import DefinitionError, load_definition
 from streamproc.demo_producer import BAD_MESSAGES, produce
 from streamproc.demo_summary import Console, OutputWatcher, Tally, report_counts
@@ -189,7 +190,7 @@ def run_demo(options: DemoOptions) -> int:
             f"streamproc demo: {options.leads} simulated leads, definition {definition.label}"
         )
         if options.external:
-            cluster = Settings()
+            cluster = settings_from_environment()
             check_connection_sync(cluster)
             console.line(
                 "kafka", f"using {cluster.bootstrap_servers} ({cluster.security_protocol})"
@@ -200,7 +201,9 @@ def run_demo(options: DemoOptions) -> int:
             console.line("kafka", f"{action} on {config.bootstrap_servers}, data in {BROKER_DIR}")
             status = start_broker(config)
             console.line("kafka", f"ready, pid {status.pid}")
-            cluster = Settings(broker=status.bootstrap_servers, security_protocol="PLAINTEXT")
+            cluster = settings_from_environment(
+                broker=status.bootstrap_servers, security_protocol="PLAINTEXT"
+            )
         tally = asyncio.run(_run(options, cluster, console, interrupts))
     except (DefinitionError, KafkaAccessError, LocalKafkaError, WorkerError) as error:
         code, message = 1, str(error)

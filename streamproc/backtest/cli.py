@@ -20,52 +20,51 @@ from streamproc.backtest.render import comparison_to_json, render_comparison, re
 from streamproc.backtest.report import compare, summarize
 from streamproc.backtest.result import DivergentLead
 from streamproc.backtest.sources import ReadProgress, SourceError, jsonl_files, read_jsonl
-from streamproc.cli_support import check_writable, parse_utc_datetime, settings_from_environment
+from streamproc.cli_support import (
+    ProgressLine,
+    check_writable,
+    parse_utc_datetime,
+    settings_from_environment,
+)
 from streamproc.collector import collecting_less_often, not_collecting
-from streamproc.definitions import DefinitionError, load_definition
+from streamproc.definitions import DefinitionError, check_distinct, load_definition
 from streamproc.domain.definition import Definition
 from streamproc.domain.events import InputEvent
 from streamproc.settings import Settings
 
-PROGRESS_EVERY_SECONDS = 1.0
+
+def _replayed(events: int, done: int, total: int, started: float) -> str:
+    share = f" ({100 * done / total:.0f}%)" if total else ""
+    rate = events / max(time.monotonic() - started, 1e-9)
+    return f"replayed {events:,} events{share}, {rate:,.0f}/s"
 
 
 def _with_progress(events: Iterator[InputEvent], progress: ReadProgress) -> Iterator[InputEvent]:
-    """Pass events through, writing a progress line to stderr about once a second."""
-    started = last = time.monotonic()
+    """Pass events through, with a progress line on stderr when it is a terminal."""
+    line = ProgressLine()
     count = 0
     for count, event in enumerate(events, start=1):
         yield event
-        if count % 1000 == 0 and (now := time.monotonic()) - last >= PROGRESS_EVERY_SECONDS:
-            last = now
-            share = f" ({100 * progress.done / progress.total:.0f}%)" if progress.total else ""
-            rate = count / (now - started)
-            click.echo(f"\rreplayed {count:,} events{share}, {rate:,.0f}/s", err=True, nl=False)
-    if time.monotonic() - started >= PROGRESS_EVERY_SECONDS:
-        click.echo(f"\rreplayed {count:,} events in {time.monotonic() - started:.1f} s", err=True)
+        if count % 1000 == 0:
+            line.show(_replayed(count, progress.done, progress.total, line.started))
+    line.close(f"replayed {count:,} events in {time.monotonic() - line.started:.1f} s")
 
 
-class _ProgressLine:
+class _ProcessesProgress:
     """The same progress line for replay processes: events replayed by all of them, the
     share of the history read by the slowest."""
 
     def __init__(self) -> None:
-        self.started = self.last = time.monotonic()
+        self.line = ProgressLine()
         self.events = 0
 
     def show(self, progress: Progress) -> None:
         self.events = progress.events
-        if (now := time.monotonic()) - self.last >= PROGRESS_EVERY_SECONDS:
-            self.last = now
-            share = f" ({100 * progress.done / progress.total:.0f}%)" if progress.total else ""
-            rate = progress.events / (now - self.started)
-            click.echo(
-                f"\rreplayed {progress.events:,} events{share}, {rate:,.0f}/s", err=True, nl=False
-            )
+        self.line.show(_replayed(progress.events, progress.done, progress.total, self.line.started))
 
     def close(self) -> None:
-        if (elapsed := time.monotonic() - self.started) >= PROGRESS_EVERY_SECONDS:
-            click.echo(f"\rreplayed {self.events:,} events in {elapsed:.1f} s", err=True)
+        elapsed = time.monotonic() - self.line.started
+        self.line.close(f"replayed {self.events:,} events in {elapsed:.1f} s")
 
 
 def _history(
@@ -90,20 +89,6 @@ def _parse_since(
         raise click.BadParameter(
             f"{value!r} is not an ISO date or date-time, e.g. 2026-08-01 or 2026-08-01T09:00+02:00"
         ) from None
-
-
-def _same_label_differs(definitions: list[Definition], names: list[str]) -> str | None:
-    """Two definitions that differ but carry the same `name@version` would read as one in the
-    comparison and in every event they produce: the changed one needs a new version."""
-    if len(definitions) < 2 or definitions[0].label != definitions[1].label:
-        return None
-    if definitions[0].model_dump() == definitions[1].model_dump():
-        return None
-    return (
-        f"{names[0]} and {names[1]} differ but are both {definitions[0].label}; "
-        "bump `version` in the changed one so that the comparison and the events tell "
-        "them apart"
-    )
 
 
 @click.command()
@@ -157,8 +142,8 @@ def backtest(
     settings = settings_from_environment()
     try:
         definitions = [load_definition(first)] + ([load_definition(second)] if second else [])
-        if second is not None and (problem := _same_label_differs(definitions, [first, second])):
-            raise DefinitionError(problem)
+        if second is not None:
+            check_distinct(definitions[0], first, definitions[1], second)
         if jobs > 1 and not source.startswith("kafka://"):
             if since is not None:
                 raise click.BadParameter(
@@ -195,7 +180,7 @@ def _in_this_process(
 
 
 def _in_processes(path: Path, definitions: list[Definition], partitions: int, jobs: int) -> Outcome:
-    progress = _ProgressLine()
+    progress = _ProcessesProgress()
     with collecting_less_often():  # the results of the processes are many small objects
         outcome = replay_partitions(path, definitions, partitions, jobs, progress.show)
     progress.close()

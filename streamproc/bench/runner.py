@@ -34,6 +34,7 @@ from streamproc.bench.raw import raw_phase
 from streamproc.bench.report import figure_rows, render_table, write_json
 from streamproc.bench.scaleout import Published, published, scale_out
 from streamproc.bench.workload import WorkloadSpec, generate
+from streamproc.cli_support import settings_from_environment
 from streamproc.kafka_client import KafkaAccessError, check_connection_sync
 from streamproc.localkafka import BrokerConfig, broker_status, start_broker, stop_broker
 from streamproc.settings import Settings
@@ -219,7 +220,7 @@ def _broker() -> tuple[BrokerConfig, str, bool]:
 def _cluster(options: BenchOptions, bench: Bench) -> tuple[Settings, BrokerConfig | None]:
     """The cluster to run on, and the local broker's config if this run must start it."""
     if options.external:
-        cluster = Settings()
+        cluster = settings_from_environment()
         check_connection_sync(cluster)
         bench.say("kafka", f"using {cluster.bootstrap_servers} ({cluster.security_protocol})")
         return cluster, None
@@ -228,7 +229,8 @@ def _cluster(options: BenchOptions, bench: Bench) -> tuple[Settings, BrokerConfi
     bench.say("kafka", f"{action} on {bootstrap}, data in {BROKER_DIR}")
     if ours:
         start_broker(config)
-    return Settings(broker=bootstrap, security_protocol="PLAINTEXT"), config if ours else None
+    local = settings_from_environment(broker=bootstrap, security_protocol="PLAINTEXT")
+    return local, config if ours else None
 
 
 def run_bench(options: BenchOptions) -> int:

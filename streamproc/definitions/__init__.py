@@ -2,9 +2,16 @@
 
 from streamproc.definitions.loader import (
     DefinitionError,
+    check_distinct,
     load_definition,
     parse_definition,
     shipped_names,
 )
 
-__all__ = ["DefinitionError", "load_definition", "parse_definition", "shipped_names"]
+__all__ = [
+    "DefinitionError",
+    "check_distinct",
+    "load_definition",
+    "parse_definition",
+    "shipped_names",
+]

@@ -175,3 +175,15 @@ def load_definition(name_or_path: str) -> Definition:
             f"(shipped: {', '.join(shipped_names())})"
         )
     return parse_definition(_read(path), str(path))
+
+
+def check_distinct(
+    first: Definition, first_name: str, second: Definition, second_name: str
+) -> None:
+    """Two definitions that differ but carry the same `name@version` would read as one in a
+    comparison and in every event they produce: DefinitionError, asking for a new version."""
+    if first.label == second.label and first.model_dump() != second.model_dump():
+        raise DefinitionError(
+            f"{first_name} and {second_name} differ but are both {first.label}; bump "
+            "`version` in the changed one so that the comparison and the events tell them apart"
+        )

@@ -17,7 +17,7 @@ from typing import Any
 import faust
 import mode
 
-from streamproc.definitions import load_definition
+from streamproc.definitions import check_distinct, load_definition
 from streamproc.domain.definition import Definition
 from streamproc.domain.events import ClockTicked
 from streamproc.domain.state import to_ms
@@ -103,7 +103,10 @@ def _faust_app(settings: Settings) -> _App:
 def create_app(settings: Settings, definition: Definition | None = None) -> Pipeline:
     """Build the Faust app for `settings`; the definition defaults to `settings.definition`."""
     definition = definition or load_definition(settings.definition)
-    shadow = load_definition(settings.shadow_definition) if settings.shadow_definition else None
+    shadow = None
+    if settings.shadow_definition:
+        shadow = load_definition(settings.shadow_definition)
+        check_distinct(definition, settings.definition, shadow, settings.shadow_definition)
     app = _faust_app(settings)
     # The SLA timer's ticks: a Faust agent reads them and hands them to the loop. It also
     # anchors Faust's partition assignment, which the loop follows.

@@ -152,3 +152,27 @@ def test_generate_shows_progress_on_a_terminal_only(
     else:
         assert result.stderr == ""
     assert out.read_bytes().count(b"\n") > 0
+
+
+@pytest.mark.parametrize("terminal", [True, False])
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_backtest_shows_progress_on_a_terminal_only(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, terminal: bool, jobs: str
+) -> None:
+    monkeypatch.setattr(streamproc.cli_support, "stderr_is_terminal", lambda: terminal)
+    monkeypatch.setattr(streamproc.cli_support, "PROGRESS_EVERY_SECONDS", 0.0)
+    history = tmp_path / "history.jsonl"
+    generated = CliRunner().invoke(
+        main, ["generate", "--leads", "40", "--days", "3", "--out", str(history)]
+    )
+    assert generated.exit_code == 0, generated.output
+    result = CliRunner().invoke(
+        main,
+        ["backtest", "--definition", "default", "--events", str(history), "--jobs", jobs],
+    )
+    assert result.exit_code == 0, result.output
+    if terminal:
+        last = result.stderr.rsplit("\r", 1)[-1]
+        assert re.fullmatch(r"replayed \d+ events in \d+\.\d s *\n", last), result.stderr
+    else:
+        assert "\r" not in result.stderr

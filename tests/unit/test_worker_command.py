@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from click.testing import CliRunner
 
 from streamproc.cli import main
+from tests.unit.test_definitions import SHIPPED_DEFAULT
 
 
 @pytest.mark.parametrize(
@@ -36,3 +39,18 @@ def test_the_worker_warns_about_a_variable_that_is_no_setting(
         "did you mean STREAMPROC_PARTITIONS?"
     )
     assert result.exit_code == 1
+
+
+def test_a_shadow_that_differs_from_the_live_definition_under_its_label_is_refused(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    changed = tmp_path / "default-changed.yaml"
+    changed.write_text(SHIPPED_DEFAULT.replace("threshold: 60", "threshold: 65"))
+    monkeypatch.setenv("STREAMPROC_SHADOW_DEFINITION", str(changed))
+    monkeypatch.setenv("STREAMPROC_BROKER", "127.0.0.1:1")  # never reached: refused before
+    result = CliRunner().invoke(main, ["worker"])
+    assert result.exit_code == 1
+    assert result.stderr == (
+        f"error: default and {changed} differ but are both default@1; bump `version` in the "
+        "changed one so that the comparison and the events tell them apart\n"
+    )
