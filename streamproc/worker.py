@@ -71,8 +71,10 @@ def _is_loopback(host: str) -> bool:
         return False
 
 
-class _Worker(faust.Worker):
-    """Faust's worker, which says at start what the settings leave exposed."""
+class Worker(faust.Worker):
+    """Faust's worker, which says at start what the settings leave exposed. Named as
+    Faust's: its log lines name the class, and "[^Worker]: Ready" is what the tests, the
+    bench and the demo wait for (`worker_process.READY_LINE`)."""
 
     def __init__(self, pipeline: Pipeline, **kwargs: Any) -> None:
         super().__init__(pipeline.app, **kwargs)
@@ -88,6 +90,6 @@ class _Worker(faust.Worker):
 def run_worker(pipeline: Pipeline) -> None:
     """Run the worker until it is stopped (SIGTERM, SIGINT) or crashes; logs as configured."""
     settings = pipeline.settings
-    _Worker(
+    Worker(
         pipeline, loglevel=settings.log_level, logging_config=logging_config(settings)
     ).execute_from_commandline()
