@@ -35,6 +35,9 @@ class BenchOptions:
     preset: str = "default"
     profile: bool = False
     """Sample the Faust baseline and the worker with py-spy for 30 s of their runs."""
+    metrics: bool = True
+    """Whether the workers count Prometheus metrics (`STREAMPROC_METRICS`): off, to compare
+    a run's throughput with and without them."""
 
     def __post_init__(self) -> None:
         unknown = set(self.phases) - set(PHASES)
@@ -100,6 +103,11 @@ def parser() -> argparse.ArgumentParser:
     p.add_argument(
         "--profile", action="store_true", help="py-spy the Faust baseline and the worker (30 s)"
     )
+    p.add_argument(
+        "--metrics",
+        choices=("on", "off"),
+        help="workers count Prometheus metrics (on), or not, to compare the figures (on)",
+    )
     return p
 
 
@@ -121,5 +129,6 @@ def parse_options(argv: list[str] | None = None) -> BenchOptions:
         "phases": tuple(n.strip() for n in args.phases.split(",")) if args.phases else None,
         "out_dir": args.out_dir,
         "profile": args.profile or None,
+        "metrics": None if args.metrics is None else args.metrics == "on",
     }
     return replace(base, **{name: value for name, value in given.items() if value is not None})
