@@ -36,12 +36,11 @@ def worker() -> None:
 
     Configured by STREAMPROC_* environment variables (see the README).
     """
-    import faust
     import mode.loop
 
     from streamproc.collector import collect_less_often
-    from streamproc.streaming.app import create_app
     from streamproc.streaming.topics import TopicError
+    from streamproc.worker import compose_worker, run_worker
 
     settings = settings_from_environment()
     if settings.event_loop == "uvloop":
@@ -52,7 +51,7 @@ def worker() -> None:
         except ImportError:
             fail("uvloop is not installed here; set STREAMPROC_EVENT_LOOP=asyncio")
     try:
-        pipeline = create_app(settings)  # loads and checks the definitions first
+        pipeline = compose_worker(settings)  # loads and checks the definitions first
         asyncio.run(_connect(settings))
     except (DefinitionError, KafkaAccessError, TopicError) as error:
         fail(str(error))
@@ -60,7 +59,7 @@ def worker() -> None:
         fail(f"cannot reach Kafka at {settings.bootstrap_servers} ({error!r}); is it running?")
     Path(pipeline.app.conf.datadir).mkdir(parents=True, exist_ok=True)
     collect_less_often()
-    faust.Worker(pipeline.app, loglevel=settings.log_level).execute_from_commandline()
+    run_worker(pipeline)
 
 
 async def _connect(settings: Settings) -> None:

@@ -60,6 +60,7 @@ class Bench:
             "definition": "default",
             "store": "memory://",
             "log_level": "info",
+            "metrics": self.options.metrics,
             **changes,
         }
         settings = self.cluster.model_copy(update=values)

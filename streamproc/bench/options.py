@@ -38,6 +38,9 @@ class BenchOptions:
     external: bool = False
     """Run on the cluster of the STREAMPROC_* settings (broker and security) instead of a
     local broker: its own topics, deleted at the end."""
+    metrics: bool = True
+    """Whether the workers count Prometheus metrics (`STREAMPROC_METRICS`): off, to compare
+    a run's throughput with and without them."""
 
     def __post_init__(self) -> None:
         unknown = set(self.phases) - set(PHASES)
@@ -109,6 +112,11 @@ def parser() -> argparse.ArgumentParser:
         help="use the cluster of STREAMPROC_BROKER and the STREAMPROC_SECURITY_PROTOCOL, SASL "
         "and SSL settings instead of a local broker",
     )
+    p.add_argument(
+        "--metrics",
+        choices=("on", "off"),
+        help="workers count Prometheus metrics (on), or not, to compare the figures (on)",
+    )
     return p
 
 
@@ -131,5 +139,6 @@ def parse_options(argv: list[str] | None = None) -> BenchOptions:
         "out_dir": args.out_dir,
         "profile": args.profile or None,
         "external": args.external or None,
+        "metrics": None if args.metrics is None else args.metrics == "on",
     }
     return replace(base, **{name: value for name, value in given.items() if value is not None})

@@ -148,6 +148,7 @@ async def worker_throughput(
         written[name] = written.get(name, 0) + end
     bench.say(phase, "outputs: " + ", ".join(f"{n} {c:,}" for n, c in written.items() if c))
     figures.update(
+        metrics=settings.metrics,
         produce=produced,
         leads=workload.distinct_leads,
         outputs=written,

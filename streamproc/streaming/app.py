@@ -1,4 +1,5 @@
 """The Faust application: topics, tables, the ingest loop and its agent, the SLA timer.
+Its web views are attached above, in `streamproc.worker`.
 
 The ingest loop (`ingest.py`) is the one writer of lead state; a Faust agent hands it the
 messages of the low-volume topics. Bad input goes to `dead-letters`; anything else stops the
@@ -27,9 +28,8 @@ from streamproc.streaming.codec import TICKS_TOPIC, encode
 from streamproc.streaming.ingest import Ingest
 from streamproc.streaming.lead_batch import DecodedStates, LeadBatch, Outcome
 from streamproc.streaming.lead_store import Tables, lead_tables
+from streamproc.streaming.metrics import Metrics
 from streamproc.streaming.sla_timer import SlaTimer
-from streamproc.web.ingest import add_ingest_view
-from streamproc.web.leads import add_lead_view
 
 log = logging.getLogger(__name__)
 
@@ -61,6 +61,8 @@ class Pipeline:
     ingest: Ingest
     agent: Any
     sla_timer: SlaTimer
+    metrics: Metrics | None
+    """None when `settings.metrics` is off."""
 
 
 class _App(faust.App):
@@ -91,13 +93,24 @@ def _faust_app(settings: Settings) -> _App:
         topic_partitions=settings.partitions,
         topic_replication_factor=settings.replication,
         web_bind=settings.web_host,
-        web_host=settings.web_host,
+        # What the other workers forward a request for a lead this one owns to.
+        web_host=advertised_host(settings),
         web_port=settings.web_port,
+        canonical_url=f"http://{advertised_host(settings)}:{settings.web_port}",
+        # Faust's /table/ view shows any table's data, its /router/ view the cluster's
+        # hosts; routing (`app.table_route`) reads the assignment, not these views.
+        web_tables_enabled=False,
+        web_router_enabled=False,
         consumer_auto_offset_reset="earliest",
         broker_session_timeout=settings.session_timeout,
         broker_heartbeat_interval=settings.session_timeout / 10,
         autodiscover=False,
     )
+
+
+def advertised_host(settings: Settings) -> str:
+    """The host the other workers reach this one's web server at."""
+    return settings.web_advertised_host or settings.web_host
 
 
 def create_app(settings: Settings, definition: Definition | None = None) -> Pipeline:
@@ -133,7 +146,8 @@ def create_app(settings: Settings, definition: Definition | None = None) -> Pipe
             shadow_decoded=shadow_decoded,
         )
 
-    ingest = Ingest(settings, new_batch)
+    metrics = Metrics(definition.label) if settings.metrics else None
+    ingest = Ingest(settings, new_batch, metrics)
 
     async def hand_over(stream: Any) -> AsyncIterator[Outcome]:
         """Hand the ticks to the ingest loop, the one writer of lead state; Faust commits
@@ -166,10 +180,7 @@ def create_app(settings: Settings, definition: Definition | None = None) -> Pipe
             log.info("sent %d SLA ticks", sent)
 
     app.timer(interval=SLA_TIMER_INTERVAL)(tick_overdue_leads)
-
-    add_lead_view(app, tables.lead_states, definition)
-    add_ingest_view(app, ingest)
-    return Pipeline(app, definition, settings, tables, ingest, agent, sla_timer)
+    return Pipeline(app, definition, settings, tables, ingest, agent, sla_timer, metrics)
 
 
 def follow_rebalances(app: faust.App, ingest: Ingest, anchor_topic: str) -> None:

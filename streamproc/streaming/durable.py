@@ -117,9 +117,10 @@ async def make_durable(
     topic_name: Callable[[str], str],
     publications: Sequence[Publication],
     writes: Sequence[TableWrite],
-) -> None:
+) -> float:
     """Send `publications` and wait for their acknowledgements; then send the changelog
-    records of `writes`, wait for theirs, and apply `writes` to their tables."""
+    records of `writes`, wait for theirs, and apply `writes` to their tables. Returns when
+    the outputs were acknowledged (seconds since the epoch)."""
     # Outputs first: on a cluster their partitions and the changelog's have different
     # leaders, and a crash between two landings must never leave a state that says an event
     # was applied without the outputs it made (a replay would skip it as a duplicate).
@@ -130,6 +131,7 @@ async def make_durable(
         for topic, item in zip(topics, publications, strict=True)
     ]
     await send_in_batches(producer, outputs)
+    acknowledged_at = time.time()
     changelogs = [_changelog_of(write) for write in writes]
     offsets = await send_in_batches(
         producer,
@@ -156,6 +158,7 @@ async def make_durable(
         by_table[write.table].append(ChangelogRecord(write.key, write.value, message))
     for table, records in by_table.items():
         table.apply_changelog_batch(cast(Any, records))
+    return acknowledged_at
 
 
 def _changelog_of(write: TableWrite) -> str:

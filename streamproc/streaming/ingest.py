@@ -36,8 +36,10 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Literal
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
@@ -46,6 +48,7 @@ from streamproc.kafka_client import client_options
 from streamproc.settings import Settings
 from streamproc.streaming.durable import BATCH_BYTES, Producer, make_durable
 from streamproc.streaming.lead_batch import LeadBatch, Outcome, Record
+from streamproc.streaming.metrics import LagRow, Metrics
 from streamproc.streaming.read_ahead import ReadAhead
 from streamproc.streaming.topics import INPUT_TOPICS
 
@@ -137,9 +140,18 @@ class _Handover:
 class Ingest:
     """Reads the owned partitions of `BATCHED_TOPICS` and the agent's hand-overs in batches."""
 
-    def __init__(self, settings: Settings, new_batch: Callable[[], LeadBatch]) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        new_batch: Callable[[], LeadBatch],
+        metrics: Metrics | None = None,
+    ) -> None:
         self._settings = settings
         self._new_batch = new_batch
+        self._metrics = metrics
+        """Counted once per batch, when the worker serves metrics."""
+        self.state: Literal["not started", "running", "ended"] = "not started"
+        """Whether the loop runs; "ended" once it stopped or crashed."""
         self._producer: Producer | None = None
         self.producer_of: Callable[[], Producer] = self._own_producer
         """Where the batch's records go: the loop's own producer (tests give theirs)."""
@@ -155,6 +167,8 @@ class Ingest:
         self._progress = _Progress()
         self._uncommitted: dict[TopicPartition, int] = {}
         """The next offset to read of each partition whose applied batches are not committed."""
+        self._positions: dict[TopicPartition, int] = {}
+        """The next offset to apply of each partition read now (for the lag metric)."""
         self._committed_at = time.monotonic()
         self._assignments = 0
         """How many times the partitions read changed: a fetch from before is stale."""
@@ -207,12 +221,15 @@ class Ingest:
             consumer.pause(*self._all_partitions())
             self._consumer = consumer
             await self.read_partitions(self.partitions, self.stops)
+            self.state = "running"
             try:
                 await self._loop()
             except asyncio.CancelledError:  # the worker stops: commit what is durable
                 async with self._batch_lock:
                     await self._commit_before_leaving()
                 raise
+            finally:
+                self.state = "ended"
 
     async def _loop(self) -> None:
         while True:
@@ -259,10 +276,16 @@ class Ingest:
 
     async def apply(self, records: Sequence[Record]) -> list[Outcome]:
         """Apply `records` as one batch and make it durable; what happened to each."""
+        outcomes, _ = await self._apply(records)
+        return outcomes
+
+    async def _apply(self, records: Sequence[Record]) -> tuple[list[Outcome], float]:
+        """`apply`, and when the batch's outputs were acknowledged (seconds since the epoch)."""
+        started = time.perf_counter()
         batch = self._new_batch()
         outcomes = [batch.apply(record) for record in records]
         try:
-            await asyncio.wait_for(
+            acknowledged_at = await asyncio.wait_for(
                 make_durable(
                     self.producer_of(), self._settings.topic, batch.publications, batch.writes()
                 ),
@@ -274,7 +297,22 @@ class Ingest:
                 f"state within {ACK_TIMEOUT_S:.0f} s; stopping rather than waiting for ever"
             ) from None
         batch.advance_clocks()
-        return outcomes
+        if self._metrics is not None:
+            self._count(records, batch, time.perf_counter() - started)
+        return outcomes, acknowledged_at
+
+    def _count(self, records: Sequence[Record], batch: LeadBatch, seconds: float) -> None:
+        """The batch's counts, per topic: one increment per topic, none per record."""
+        assert self._metrics is not None
+        prefix = len(self._settings.topic_prefix)
+        read = Counter(record.topic for record in records)
+        self._metrics.batch_done(
+            Counter({topic[prefix:]: count for topic, count in read.items()}),
+            Counter(publication.topic for publication in batch.publications),
+            batch.dead_letters,
+            batch.sla_breaches,
+            seconds,
+        )
 
     async def _top_up(self, consumer: AIOKafkaConsumer) -> None:
         """Fill the read-ahead buffers from what aiokafka has fetched, without waiting."""
@@ -297,7 +335,7 @@ class Ingest:
             for item in handovers:
                 records.extend(item.records)
             try:
-                outcomes = await self.apply(records)
+                outcomes, acknowledged_at = await self._apply(records)
             except BaseException as error:
                 for item in handovers:
                     item.done.set_exception(error)
@@ -305,6 +343,17 @@ class Ingest:
             for record in fetched:
                 self._uncommitted[TopicPartition(record.topic, record.partition)] = (
                     record.offset + 1
+                )
+            self._positions.update(self._uncommitted)
+            if self._metrics is not None:
+                # The latency of the records that caused outputs (a dead letter is one).
+                self._metrics.outputs_acknowledged(
+                    [
+                        record.timestamp
+                        for record, outcome in zip(fetched, outcomes, strict=False)
+                        if outcome.outputs or outcome.error is not None
+                    ],
+                    acknowledged_at,
                 )
             if time.monotonic() - self._committed_at >= COMMIT_EVERY_S:
                 await self._commit()
@@ -356,6 +405,7 @@ class Ingest:
         async with self._batch_lock:
             await self._commit_before_leaving()
             self.partitions = frozenset()
+            self._positions = {}
             self._assignments += 1
             if self._consumer is not None:
                 self._consumer.pause(*self._all_partitions())
@@ -381,6 +431,7 @@ class Ingest:
             if self.stops != stops_seen:
                 return
             self.partitions = partitions
+            self._positions = dict(starts)
             self._assignments += 1
             for tp, offset in starts.items():
                 consumer.seek(tp, offset)
@@ -409,3 +460,18 @@ class Ingest:
             PartitionLag(tp.topic, tp.partition, await consumer.committed(tp), ends.get(tp))
             for tp in assigned
         ]
+
+    def lag_now(self) -> list[LagRow]:
+        """Records between the loop's position and the end of each partition it reads, as the
+        consumer last saw that end: no round trip, for the metrics scrape. A partition whose
+        end is not known yet is left out."""
+        consumer = self._consumer
+        if consumer is None:
+            return []
+        prefix = len(self._settings.topic_prefix)
+        rows = []
+        for tp, position in self._positions.items():
+            end = consumer.highwater(tp)
+            if end is not None:
+                rows.append((tp.topic[prefix:], tp.partition, max(0, end - position)))
+        return rows

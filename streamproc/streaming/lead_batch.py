@@ -20,6 +20,7 @@ from streamproc.domain.events import (
     InputEvent,
     MqlCrossed,
     OutputEvent,
+    SlaBreached,
 )
 from streamproc.domain.lead import Arrival, Decision, decide
 from streamproc.domain.lifecycle import DomainError
@@ -168,6 +169,10 @@ class LeadBatch:
     now: datetime = field(default_factory=lambda: datetime.now(UTC))
     """The batch's wall-clock time: when its sales actions arrived, its letters failed."""
     publications: list[Publication] = field(default_factory=list)
+    dead_letters: dict[str, int] = field(default_factory=dict)
+    """Dead letters published, by the input topic (without the prefix) they came from."""
+    sla_breaches: dict[str, int] = field(default_factory=dict)
+    """SLA breaches published, by SLA."""
 
     def __post_init__(self) -> None:
         self._states = _States(self.tables.lead_states, self.decoded)
@@ -281,8 +286,12 @@ class LeadBatch:
 
     def _publish(self, topic: str, output: OutputEvent) -> None:
         self.publications.append(Publication(topic, output.lead_id.encode(), encode(output)))
+        if isinstance(output, SlaBreached):
+            self.sla_breaches[output.sla] = self.sla_breaches.get(output.sla, 0) + 1
 
     def _publish_dead_letter(self, letter: DeadLettered) -> None:
+        origin = letter.topic[self.prefix_length :]
+        self.dead_letters[origin] = self.dead_letters.get(origin, 0) + 1
         self.publications.append(
             Publication("dead-letters", (letter.key or "").encode(), encode(letter))
         )

@@ -12,13 +12,15 @@ import faust
 from faust.web import Request, Response, View
 
 from streamproc.streaming.ingest import Ingest
+from streamproc.web.auth import BearerGuard
 
 
-def add_ingest_view(app: faust.App, ingest: Ingest) -> None:
-    """Serve `/ingest/` from the worker's HTTP server."""
+def add_ingest_view(app: faust.App, ingest: Ingest, guard: BearerGuard) -> None:
+    """Serve `/ingest/` from the worker's HTTP server, behind `guard`."""
 
     @app.page("/ingest/")
     class IngestView(View):
+        @guard
         async def get(self: View, request: Request) -> Response:
             rows = await ingest.lag()
             partitions: list[dict[str, Any]] = [

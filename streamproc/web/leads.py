@@ -13,6 +13,7 @@ from faust.web import Request, Response, View
 from streamproc.domain.definition import Definition
 from streamproc.domain.scoring import score_lead
 from streamproc.domain.state import LeadState, from_ms
+from streamproc.web.auth import BearerGuard
 
 
 def describe_lead(state: LeadState, definition: Definition) -> dict[str, Any]:
@@ -34,11 +35,14 @@ def describe_lead(state: LeadState, definition: Definition) -> dict[str, Any]:
     return described
 
 
-def add_lead_view(app: faust.App, lead_states: Any, definition: Definition) -> None:
-    """Serve `/leads/{lead_id}/` from the worker's HTTP server."""
+def add_lead_view(
+    app: faust.App, lead_states: Any, definition: Definition, guard: BearerGuard
+) -> None:
+    """Serve `/leads/{lead_id}/` from the worker's HTTP server, behind `guard`."""
 
     @app.page("/leads/{lead_id}/")
     class LeadView(View):
+        @guard  # before forwarding: the owner checks the forwarded header again
         @app.table_route(table=lead_states, match_info="lead_id")
         async def get(self: View, request: Request, **match_info: Any) -> Response:
             lead_id = str(match_info["lead_id"])

@@ -15,8 +15,9 @@ import pytest
 
 from streamproc.definitions import load_definition
 from streamproc.settings import Settings
-from streamproc.streaming.app import Pipeline, create_app
+from streamproc.streaming.app import Pipeline
 from streamproc.streaming.lead_batch import Outcome
+from streamproc.worker import compose_worker
 
 
 @dataclass(frozen=True)
@@ -112,7 +113,7 @@ class IngestHarness:
 
 
 async def _harness(settings: Settings) -> AsyncIterator[IngestHarness]:
-    pipeline = create_app(settings, load_definition("acme"))
+    pipeline = compose_worker(settings, load_definition("acme"))
     pipeline.app.finalize()
     producer = CapturingProducer()
     pipeline.ingest.producer_of = lambda: producer

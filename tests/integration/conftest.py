@@ -3,6 +3,7 @@ worker per definition. Nothing here skips: when the broker cannot start, the tes
 
 from __future__ import annotations
 
+import re
 import socket
 import subprocess
 import sys
@@ -22,6 +23,30 @@ from tests.integration.kafka_io import OutputCollector
 
 STREAMPROC = Path(sys.executable).parent / "streamproc"
 HISTORY_DAYS = 14
+WORKER_LOGS: list[Path] = []
+"""Every worker log of the session, scanned for personal data at its end."""
+EMAIL = re.compile(rb"[\w.+-]+@[\w-]+(\.[\w-]+)+")
+RAW_EVENT = re.compile(rb'"(occurred_at|event_id)"')
+"""What only a raw input value (or an output) carries: a JSON field name of an event."""
+
+
+def personal_data_in(log: Path) -> list[str]:
+    """Lines of `log` that carry an email address or a raw event value."""
+    return [
+        line.decode(errors="replace")
+        for line in log.read_bytes().splitlines()
+        if EMAIL.search(line) or RAW_EVENT.search(line)
+    ]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_personal_data_in_worker_logs() -> Iterator[None]:
+    """After the session: no worker log line carries an email or a raw event value (the
+    tests' profiles carry emails, and dead-letter tests send raw values that fail)."""
+    yield
+    found = {str(log): personal_data_in(log) for log in WORKER_LOGS if log.exists()}
+    leaks = {log: lines[:3] for log, lines in found.items() if lines}
+    assert not leaks, f"worker logs carry personal data or raw values: {leaks}"
 
 
 def recent_history(leads: int, seed: int) -> list[tuple[str, InputEvent]]:
@@ -74,6 +99,7 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def start_worker(settings: Settings, log: Path, timeout: float = 90) -> WorkerProcess:
     """Run `streamproc worker` for `settings` and return once it has joined its group."""
     worker = WorkerProcess(settings, log)
+    WORKER_LOGS.append(log)
     worker.start()
     deadline = time.monotonic() + timeout
     try:

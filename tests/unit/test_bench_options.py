@@ -26,6 +26,12 @@ def test_explicit_options_override_a_preset() -> None:
     assert options.leads == parse_options(["--quick"]).leads
 
 
+def test_metrics_can_be_turned_off_for_a_comparison() -> None:
+    assert parse_options([]).metrics is True
+    assert parse_options(["--quick", "--metrics", "off"]).metrics is False
+    assert parse_options(["--metrics", "on"]).metrics is True
+
+
 def test_unknown_phases_and_non_positive_sizes_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown phases"):
         parse_options(["--phases", "raw,warp"])

@@ -1,0 +1,95 @@
+"""The worker composed: the Faust app of `streaming.app` with the web views of `web/` on
+it, and the Faust worker that runs it. The one module that imports both layers."""
+
+from __future__ import annotations
+
+import ipaddress
+import logging
+from typing import Any
+
+import faust
+
+from streamproc.domain.definition import Definition
+from streamproc.logs import logging_config
+from streamproc.settings import Settings
+from streamproc.streaming.app import Pipeline, create_app
+from streamproc.streaming.codec import TICKS_TOPIC
+from streamproc.streaming.health import Health
+from streamproc.streaming.metrics import Sources
+from streamproc.web.auth import BearerGuard
+from streamproc.web.health import add_health_views
+from streamproc.web.ingest import add_ingest_view
+from streamproc.web.leads import add_lead_view
+from streamproc.web.metrics import add_metrics_view
+
+log = logging.getLogger(__name__)
+
+
+def compose_worker(settings: Settings, definition: Definition | None = None) -> Pipeline:
+    """The worker's app with its views: health and metrics open, lead data behind the
+    token when one is set."""
+    pipeline = create_app(settings, definition)
+    app, ingest = pipeline.app, pipeline.ingest
+    health = Health(app, ingest, settings.topic(TICKS_TOPIC))
+    add_health_views(app, health)
+    if pipeline.metrics is not None:
+        pipeline.metrics.sources = Sources(
+            lag=ingest.lag_now, leads=lambda: _lead_count(pipeline), ready=health.ready
+        )
+        add_metrics_view(app, pipeline.metrics)
+    guard = BearerGuard(settings.web_token)
+    add_lead_view(app, pipeline.tables.lead_states, pipeline.definition, guard)
+    add_ingest_view(app, ingest, guard)
+    return pipeline
+
+
+def _lead_count(pipeline: Pipeline) -> int | None:
+    """Leads in the worker's lead table; None where counting would read the whole store
+    (rocksdb:// counts by iterating every key: not on every scrape)."""
+    if not pipeline.settings.store.startswith("memory"):
+        return None
+    return len(pipeline.tables.lead_states)
+
+
+def exposure_warning(settings: Settings) -> str | None:
+    """The warning for a web server that anyone may reach and no token guards, or None."""
+    if settings.web_token is not None or _is_loopback(settings.web_host):
+        return None
+    return (
+        f"the web server listens on {settings.web_host}:{settings.web_port} without "
+        "STREAMPROC_WEB_TOKEN: lead data (/leads/, /ingest/) is exposed to anyone who "
+        "reaches that address"
+    )
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve to anything
+        return False
+
+
+class Worker(faust.Worker):
+    """Faust's worker, which says at start what the settings leave exposed. Named as
+    Faust's: its log lines name the class, and "[^Worker]: Ready" is what the tests, the
+    bench and the demo wait for (`worker_process.READY_LINE`)."""
+
+    def __init__(self, pipeline: Pipeline, **kwargs: Any) -> None:
+        super().__init__(pipeline.app, **kwargs)
+        self._settings = pipeline.settings
+
+    async def on_start(self) -> None:  # logging is set up by now
+        await super().on_start()
+        warning = exposure_warning(self._settings)
+        if warning:
+            log.warning(warning)
+
+
+def run_worker(pipeline: Pipeline) -> None:
+    """Run the worker until it is stopped (SIGTERM, SIGINT) or crashes; logs as configured."""
+    settings = pipeline.settings
+    Worker(
+        pipeline, loglevel=settings.log_level, logging_config=logging_config(settings)
+    ).execute_from_commandline()
