@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from collections import Counter
+from pathlib import Path
+from types import SimpleNamespace
 
 from prometheus_client import generate_latest
 from prometheus_client.parser import text_string_to_metric_families
+from rocksdict import Rdict
 
 from streamproc.streaming.metrics import METRIC_NAMES, BatchedHistogram, Metrics, Sources
+from streamproc.worker import lead_count
 
 
 def exposed_names(metrics: Metrics) -> set[str]:
@@ -49,3 +53,22 @@ def test_a_batched_histogram_counts_each_value_in_the_first_bucket_that_holds_it
     [*buckets, count, total] = histogram.family().samples
     assert [(b.labels["le"], b.value) for b in buckets] == [("0.1", 2), ("1.0", 4), ("+Inf", 5)]
     assert (count.value, round(total.value, 2)) == (5, 4.65)
+
+
+def test_leads_on_rocksdb_are_counted_from_rocksdbs_estimate_per_partition(
+    tmp_path: Path,
+) -> None:
+    databases = {partition: Rdict(str(tmp_path / str(partition))) for partition in (0, 3)}
+    for partition, keys in ((0, 3), (3, 2)):
+        for key in range(keys):
+            databases[partition][f"lead-{key}".encode()] = b"{}"
+    table = SimpleNamespace(data=SimpleNamespace(_dbs=databases))
+    pipeline = SimpleNamespace(
+        settings=SimpleNamespace(store="rocksdb://"),
+        tables=SimpleNamespace(lead_states=table),
+    )
+    try:
+        assert lead_count(pipeline) == 5  # type: ignore[arg-type]
+    finally:
+        for database in databases.values():
+            database.close()
