@@ -168,7 +168,8 @@ async def _run(
     try:
         console.line("worker", f"started, pid {worker.start()}, log in {worker.log}")
         await worker.wait_ready(stop)
-        console.line("worker", "ready")
+        web = f"http://127.0.0.1:{settings.web_port}"
+        console.line("worker", f"ready: metrics at {web}/metrics, a lead at {web}/leads/ID/")
         return await _stream(settings, options, worker, console, stop)
     finally:
         interrupts.on_signal = lambda: None  # a clean-up is never cut short
