@@ -187,15 +187,13 @@ RECOVERED_LEADS = 60_000
 async def test_readyz_says_recovering_until_the_tables_are_back(kafka: str, tmp_path: Path) -> None:
     settings = worker_settings(kafka, tmp_path, "acme")
     changelog = f"{settings.topic(settings.app_id)}-lead-states-changelog"
-    await create_topics(
-        settings.bootstrap_servers, [changelog], settings.partitions, {"cleanup.policy": "compact"}
-    )
+    await create_topics(settings, [changelog], settings.partitions, {"cleanup.policy": "compact"})
     template = state_template(settings.definition)
     states = (
         (changelog, key, template.replace(PLACEHOLDER.encode(), key))
         for key in (f"rec-{i:06d}".encode() for i in range(RECOVERED_LEADS))
     )
-    await produce_bulk(settings.bootstrap_servers, states, settings.partitions)
+    await produce_bulk(settings, states, settings.partitions)
     for start in ("first", "restart"):
         worker = WorkerProcess(settings, tmp_path / f"worker-{start}.log")
         WORKER_LOGS.append(worker.log)
