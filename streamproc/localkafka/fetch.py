@@ -8,6 +8,7 @@ current marker is used as is: no `mvn`, no network.
 from __future__ import annotations
 
 import fcntl
+import os
 import re
 import shutil
 import subprocess
@@ -92,6 +93,17 @@ def file_lock(path: Path) -> Iterator[None]:
     with path.open("a") as handle:
         fcntl.flock(handle, fcntl.LOCK_EX)
         yield
+
+
+def write_file(path: Path, content: bytes, mode: int = 0o644) -> None:
+    """Replace `path` with `content` at once; created with `mode` from the start, so a
+    private file is never readable by others, even briefly."""
+    temporary = path.with_name(f"{path.name}.tmp")
+    temporary.unlink(missing_ok=True)
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+    with os.fdopen(descriptor, "wb") as out:
+        out.write(content)
+    temporary.replace(path)
 
 
 def fetch_kafka_jars(cache_dir: Path = DEFAULT_CACHE_DIR) -> Path:

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 from streamproc.domain.events import InputEvent
+from streamproc.localkafka import BrokerAccess, broker_access
 from streamproc.settings import Settings
 from streamproc.simulation import SimulationConfig, simulate
 from streamproc.worker_process import WorkerError, WorkerProcess
@@ -93,6 +94,23 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     )
     assert started.returncode == 0, f"the local Kafka broker did not start: {started.stderr}"
     yield f"127.0.0.1:{port}"
+    broker_cli("stop", "--data-dir", str(data_dir))
+
+
+@pytest.fixture(scope="session")
+def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerAccess]:
+    """A second broker, with a PLAINTEXT, a SASL_SSL (SCRAM) and an mTLS listener: its
+    address per listener, SCRAM user and certificate files."""
+    data_dir = tmp_path_factory.mktemp("secure-kafka")
+    port, controller, sasl_ssl, mtls = (str(p) for p in free_ports(4))
+    started = broker_cli(
+        "start",
+        *("--port", port, "--controller-port", controller),
+        *("--sasl-ssl-port", sasl_ssl, "--mtls-port", mtls),
+        *("--data-dir", str(data_dir)),
+    )
+    assert started.returncode == 0, f"the secured Kafka broker did not start: {started.stderr}"
+    yield broker_access(data_dir)
     broker_cli("stop", "--data-dir", str(data_dir))
 
 

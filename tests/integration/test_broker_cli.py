@@ -13,6 +13,7 @@ import shutil
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
@@ -53,8 +54,9 @@ def _pid(start_output: str) -> int:
     return int(match.group(1))
 
 
-async def _produce(bootstrap: str, topic: str, value: bytes) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+async def produce_one(bootstrap: str, topic: str, value: bytes, **security: Any) -> None:
+    """Send one record; `security` holds aiokafka's security_protocol, sasl_*, ssl_context."""
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, **security)
     await producer.start()
     try:
         await producer.send_and_wait(topic, value)
@@ -62,12 +64,14 @@ async def _produce(bootstrap: str, topic: str, value: bytes) -> None:
         await producer.stop()
 
 
-async def _consume_one(bootstrap: str, topic: str) -> bytes | None:
+async def consume_one(bootstrap: str, topic: str, **security: Any) -> bytes | None:
+    """The topic's first record's value, read by a new consumer group."""
     consumer = AIOKafkaConsumer(
         topic,
         bootstrap_servers=bootstrap,
         group_id=f"test-{uuid.uuid4()}",
         auto_offset_reset="earliest",
+        **security,
     )
     await consumer.start()
     try:
@@ -94,8 +98,8 @@ async def test_start_status_roundtrip_stop_restart(
         f"data dir: {data_dir.resolve()}",
     ]
 
-    await _produce(bootstrap, "roundtrip", b"hello")
-    assert await _consume_one(bootstrap, "roundtrip") == b"hello"
+    await produce_one(bootstrap, "roundtrip", b"hello")
+    assert await consume_one(bootstrap, "roundtrip") == b"hello"
 
     again = broker_cli(*_start_args(ports, data_dir))
     assert again.returncode == 0, again.stderr
@@ -121,7 +125,7 @@ async def test_start_status_roundtrip_stop_restart(
     assert restarted.returncode == 0, restarted.stderr
     assert "not cached yet" not in restarted.stderr
     assert _pid(restarted.stdout) != pid
-    assert await _consume_one(bootstrap, "roundtrip") == b"hello"  # data survived the restart
+    assert await consume_one(bootstrap, "roundtrip") == b"hello"  # data survived the restart
 
     assert broker_cli("stop", "--data-dir", str(data_dir)).returncode == 0
 
@@ -153,6 +157,6 @@ async def test_api_works_from_inside_a_running_event_loop(data_dir: Path, ports:
     assert status.running
     assert status.bootstrap_servers == config.bootstrap_servers
     assert broker_status(config) == status
-    await _produce(config.bootstrap_servers, "from-api", b"x")
+    await produce_one(config.bootstrap_servers, "from-api", b"x")
     assert stop_broker(config) is True
     assert stop_broker(config) is False
