@@ -163,10 +163,7 @@ def explain(settings: Settings, broker: str, error: BaseException) -> str:
                 "STREAMPROC_SSL_CERTFILE and STREAMPROC_SSL_KEYFILE"
             )
         if "WRONG_VERSION_NUMBER" in str(error).upper() or "RECORD_LAYER" in str(error).upper():
-            return (
-                f"broker {broker} does not speak TLS on that port, but {protocol} does: is it "
-                "a PLAINTEXT listener? set STREAMPROC_SECURITY_PROTOCOL to match it"
-            )
+            return _not_tls(broker, protocol)
         return f"the TLS handshake failed {at}: {error.reason or error}"
     if isinstance(error, ConnectionRefusedError):
         return f"nothing listens {at}: is Kafka running, and is the address right?"
@@ -175,14 +172,31 @@ def explain(settings: Settings, broker: str, error: BaseException) -> str:
             f"no answer {at} within {CONNECT_TIMEOUT_S:g} s: a firewall, a wrong address, "
             "or a listener that expects another security protocol"
         )
+    if isinstance(error, ConnectionResetError) and uses_tls(settings):
+        return _not_tls(broker, protocol)  # a plaintext listener resets a TLS handshake
     if isinstance(error, KafkaConnectionError | ConnectionError):
-        hint = (
-            "does the listener expect TLS or SASL? set STREAMPROC_SECURITY_PROTOCOL to match it"
-            if protocol == "PLAINTEXT"
-            else "does the listener expect another security protocol?"
-        )
-        return f"broker {broker} closed the connection {at}: {hint}"
+        return f"broker {broker} closed the connection ({protocol}): {_closed_hint(settings)}"
     return f"cannot connect {at}: {error!r}"
+
+
+def _not_tls(broker: str, protocol: str) -> str:
+    return (
+        f"broker {broker} does not speak TLS on that port, but {protocol} does: is it a "
+        "PLAINTEXT listener? set STREAMPROC_SECURITY_PROTOCOL to match it"
+    )
+
+
+def _closed_hint(settings: Settings) -> str:
+    """Why a broker hangs up right after connecting: TLS 1.3 reports a refused client
+    certificate only by closing, and a TLS listener closes on a plaintext request."""
+    if not uses_tls(settings):
+        return "does the listener expect TLS or SASL? set STREAMPROC_SECURITY_PROTOCOL to match it"
+    if settings.ssl_certfile is None:
+        return (
+            "it may require a client certificate (set STREAMPROC_SSL_CERTFILE and "
+            "STREAMPROC_SSL_KEYFILE), or expect another security protocol"
+        )
+    return "it may not trust the client certificate STREAMPROC_SSL_CERTFILE, or expect SASL"
 
 
 def check_connection_sync(settings: Settings) -> None:

@@ -135,7 +135,13 @@ def _ssl_error(reason: str) -> ssl.SSLError:
         (
             "PLAINTEXT",
             KafkaConnectionError("Connection at b1:9093 closed"),
-            "closed the connection at broker b1:9093 (PLAINTEXT): does the listener expect TLS",
+            "broker b1:9093 closed the connection (PLAINTEXT): does the listener expect TLS",
+        ),
+        ("SSL", ConnectionResetError(104, "reset"), "does not speak TLS on that port"),
+        (
+            "SSL",
+            KafkaConnectionError("Connection at b1:9093 closed"),
+            "closed the connection (SSL): it may require a client certificate",
         ),
     ],
 )
