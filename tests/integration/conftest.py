@@ -29,21 +29,24 @@ WORKER_LOGS: list[Path] = []
 EMAIL = re.compile(rb"[\w.+-]+@[\w-]+(\.[\w-]+)+")
 RAW_EVENT = re.compile(rb'"(occurred_at|event_id)"')
 """What only a raw input value (or an output) carries: a JSON field name of an event."""
+SECRETS: list[bytes] = []
+"""The SASL passwords the session's brokers and workers used."""
 
 
 def personal_data_in(log: Path) -> list[str]:
-    """Lines of `log` that carry an email address or a raw event value."""
+    """Lines of `log` that carry an email address, a raw event value or a password."""
     return [
         line.decode(errors="replace")
         for line in log.read_bytes().splitlines()
-        if EMAIL.search(line) or RAW_EVENT.search(line)
+        if EMAIL.search(line) or RAW_EVENT.search(line) or any(s in line for s in SECRETS)
     ]
 
 
 @pytest.fixture(scope="session", autouse=True)
 def no_personal_data_in_worker_logs() -> Iterator[None]:
-    """After the session: no worker log line carries an email or a raw event value (the
-    tests' profiles carry emails, and dead-letter tests send raw values that fail)."""
+    """After the session: no worker log line carries an email, a raw event value or a
+    password (the tests' profiles carry emails, dead-letter tests send raw values that fail,
+    and the secured broker's tests log in with SCRAM)."""
     yield
     found = {str(log): personal_data_in(log) for log in WORKER_LOGS if log.exists()}
     leaks = {log: lines[:3] for log, lines in found.items() if lines}
@@ -110,7 +113,10 @@ def secure_kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrokerAcc
         *("--data-dir", str(data_dir)),
     )
     assert started.returncode == 0, f"the secured Kafka broker did not start: {started.stderr}"
-    yield broker_access(data_dir)
+    access = broker_access(data_dir)
+    if access.scram is not None:
+        SECRETS.append(access.scram.password.encode())
+    yield access
     broker_cli("stop", "--data-dir", str(data_dir))
 
 
