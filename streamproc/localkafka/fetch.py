@@ -29,14 +29,17 @@ DEFAULT_CACHE_DIR = Path.home() / ".cache" / "streamproc" / f"kafka-{KAFKA_VERSI
 
 _DEPENDENCIES = (
     ("org.apache.kafka", "kafka_2.13", KAFKA_VERSION),
+    # Kafka's console producer and consumer, for users' first events (README).
+    ("org.apache.kafka", "kafka-tools", KAFKA_VERSION),
     ("org.apache.logging.log4j", "log4j-core", _LOG4J_VERSION),
     ("org.apache.logging.log4j", "log4j-slf4j2-impl", _LOG4J_VERSION),
     ("org.slf4j", "slf4j-api", _SLF4J_VERSION),
 )
-# Jars whose absence means the copy is unusable (the broker, its client library, logging).
+# Jars whose absence means the copy is unusable (the broker, its clients and tools, logging).
 REQUIRED_JARS = (
     f"kafka_2.13-{KAFKA_VERSION}.jar",
     f"kafka-clients-{KAFKA_VERSION}.jar",
+    f"kafka-tools-{KAFKA_VERSION}.jar",
     f"log4j-core-{_LOG4J_VERSION}.jar",
     f"log4j-slf4j2-impl-{_LOG4J_VERSION}.jar",
     f"slf4j-api-{_SLF4J_VERSION}.jar",
