@@ -134,12 +134,17 @@ def test_compare_refuses_a_changed_definition_that_kept_its_version(
     assert result.exit_code == 0, result.output
 
 
+def progress_at_once(monkeypatch: pytest.MonkeyPatch, terminal: bool) -> None:
+    """Stderr is a terminal or not, and progress lines are due at every chance."""
+    monkeypatch.setattr(streamproc.cli_support, "stderr_is_terminal", lambda: terminal)
+    monkeypatch.setattr(streamproc.cli_support, "PROGRESS_EVERY_SECONDS", 0.0)
+
+
 @pytest.mark.parametrize("terminal", [True, False])
 def test_generate_shows_progress_on_a_terminal_only(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, terminal: bool
 ) -> None:
-    monkeypatch.setattr(streamproc.cli_support, "stderr_is_terminal", lambda: terminal)
-    monkeypatch.setattr(streamproc.cli_support, "PROGRESS_EVERY_SECONDS", 0.0)
+    progress_at_once(monkeypatch, terminal)
     out = tmp_path / "history.jsonl"
     result = CliRunner().invoke(
         main, ["generate", "--leads", "3", "--days", "2", "--out", str(out)]
@@ -159,8 +164,7 @@ def test_generate_shows_progress_on_a_terminal_only(
 def test_backtest_shows_progress_on_a_terminal_only(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, terminal: bool, jobs: str
 ) -> None:
-    monkeypatch.setattr(streamproc.cli_support, "stderr_is_terminal", lambda: terminal)
-    monkeypatch.setattr(streamproc.cli_support, "PROGRESS_EVERY_SECONDS", 0.0)
+    progress_at_once(monkeypatch, terminal)
     history = tmp_path / "history.jsonl"
     generated = CliRunner().invoke(
         main, ["generate", "--leads", "40", "--days", "3", "--out", str(history)]
