@@ -13,6 +13,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
 from streamproc.domain.events import InputEvent
+from streamproc.kafka_client import client_options
 from streamproc.streaming.lead_store import CHANGELOG_CONFIGS
 from streamproc.worker_process import WorkerProcess
 from tests.builders import at, good_fit, visit
@@ -189,7 +190,7 @@ async def test_the_tables_changelogs_close_segments_the_cleaner_can_compact(
         f"{settings.topic(settings.app_id)}-{table}-changelog"
         for table in ("lead-states", "queue-rotations", "sla-deadlines")
     ]
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.bootstrap_servers)
+    admin = AIOKafkaAdminClient(**client_options(settings))
     await admin.start()
     try:
         responses = await admin.describe_configs(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ast
 import ssl
+from pathlib import Path
 from typing import Any
 
 import faust
@@ -153,3 +155,32 @@ def test_a_failed_connection_is_explained_in_one_line_naming_broker_and_protocol
     assert says in line
     assert "\n" not in line
     assert PASSWORD not in line
+
+
+KAFKA_CLIENTS = {"AIOKafkaConsumer", "AIOKafkaProducer", "AIOKafkaAdminClient"}
+
+
+def _takes_the_options(call: ast.Call) -> bool:
+    spread = [keyword.value for keyword in call.keywords if keyword.arg is None]
+    return any(
+        isinstance(value, ast.Call) and getattr(value.func, "id", None) == "client_options"
+        for value in spread
+    )
+
+
+def _clients_made_without_the_options(source: Path) -> list[str]:
+    """Where `source` makes an aiokafka client that does not take `**client_options(...)`."""
+    return [
+        f"{source.name}:{node.lineno}"
+        for node in ast.walk(ast.parse(source.read_text()))
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", None) in KAFKA_CLIENTS
+        and not _takes_the_options(node)
+    ]
+
+
+def test_every_kafka_client_of_the_package_is_made_with_the_settings_options() -> None:
+    package = Path(client_options.__code__.co_filename).parent
+    # The local broker's readiness check talks to its own plaintext listener, by design.
+    sources = [p for p in package.rglob("*.py") if "localkafka" not in p.parts]
+    assert [line for p in sources for line in _clients_made_without_the_options(p)] == []
