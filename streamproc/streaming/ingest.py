@@ -44,6 +44,7 @@ from typing import Literal
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaError
 
+from streamproc.domain.events import DeadLettered
 from streamproc.kafka_client import client_options
 from streamproc.settings import Settings
 from streamproc.streaming.durable import BATCH_BYTES, Producer, make_durable
@@ -77,6 +78,19 @@ READ_AHEAD = 1000
 made in timestamp order; one whose buffer falls under half of this is topped up."""
 FETCH_WAIT_MS = 20
 """How long a fetch waits for data: also how late an agent's handed-over message may start."""
+
+
+def _log_dead_letters(first: DeadLettered, count: int) -> None:
+    """One line per batch, however many letters: where the first came from, never its value
+    or its error (either may quote what a producer sent)."""
+    log.warning(
+        "%d records of the batch went to dead-letters, the first from %s[%d]@%d",
+        count,
+        first.topic,
+        first.partition,
+        first.offset,
+        extra={"topic": first.topic, "partition": first.partition, "offset": first.offset},
+    )
 
 
 class IngestError(Exception):
@@ -299,6 +313,8 @@ class Ingest:
         batch.advance_clocks()
         if self._metrics is not None:
             self._count(records, batch, time.perf_counter() - started)
+        if batch.first_dead_letter is not None:
+            _log_dead_letters(batch.first_dead_letter, sum(batch.dead_letters.values()))
         return outcomes, acknowledged_at
 
     def _count(self, records: Sequence[Record], batch: LeadBatch, seconds: float) -> None:

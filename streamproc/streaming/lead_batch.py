@@ -173,6 +173,8 @@ class LeadBatch:
     """Dead letters published, by the input topic (without the prefix) they came from."""
     sla_breaches: dict[str, int] = field(default_factory=dict)
     """SLA breaches published, by SLA."""
+    first_dead_letter: DeadLettered | None = None
+    """Where the batch's first dead letter came from, for the one log line of the batch."""
 
     def __post_init__(self) -> None:
         self._states = _States(self.tables.lead_states, self.decoded)
@@ -292,6 +294,7 @@ class LeadBatch:
     def _publish_dead_letter(self, letter: DeadLettered) -> None:
         origin = letter.topic[self.prefix_length :]
         self.dead_letters[origin] = self.dead_letters.get(origin, 0) + 1
+        self.first_dead_letter = self.first_dead_letter or letter
         self.publications.append(
             Publication("dead-letters", (letter.key or "").encode(), encode(letter))
         )

@@ -50,10 +50,14 @@ async def test_a_duplicate_is_reported_and_not_stored_again(harness: IngestHarne
 
 
 async def test_bad_input_goes_to_dead_letters_and_the_next_event_is_processed(
-    harness: IngestHarness,
+    harness: IngestHarness, caplog: pytest.LogCaptureFixture
 ) -> None:
     outcome = await harness.put("page-visits", b"L3", b"{oops")
     assert outcome.error is not None
+    [logged] = [r for r in caplog.records if "dead-letters" in r.getMessage()]
+    place = (logged.topic, logged.partition, logged.offset)  # type: ignore[attr-defined]
+    assert place == ("agent-test.page-visits", 0, outcome.offset)
+    assert "oops" not in logged.getMessage()
     [letter] = harness.sent_to("dead-letters")
     assert letter["topic"] == "agent-test.page-visits"
     assert letter["value"] == "{oops"
