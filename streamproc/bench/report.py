@@ -58,8 +58,14 @@ def _throughput_rows(results: dict[str, Any]) -> list[Row]:
     if (failed := _failed("worker", worker)) is not None:
         return [*rows, failed]
     partial = "" if worker["complete"] else " TIMED OUT"
+    counting = "metrics on" if worker.get("metrics", True) else "metrics off"
     rows.append(
-        ("worker, ready -> all committed", f"{_n(worker['events_per_s'])} ev/s{partial}", "", "")
+        (
+            "worker, ready -> all committed",
+            f"{_n(worker['events_per_s'])} ev/s ({counting}){partial}",
+            "",
+            "",
+        )
     )
     rows.append(
         (
