@@ -12,10 +12,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import ssl
-from dataclasses import dataclass
 from typing import Any
 
-from aiokafka.conn import create_conn
+from aiokafka.conn import collect_hosts, create_conn
 from aiokafka.errors import (
     AuthenticationFailedError,
     IllegalSaslStateError,
@@ -108,31 +107,50 @@ def faust_credentials(settings: Settings) -> Any:
     return None
 
 
-@dataclass(frozen=True)
-class _Attempt:
-    broker: str
-    error: BaseException
-
-
 async def check_connection(settings: Settings, timeout: float = CONNECT_TIMEOUT_S) -> None:
-    """Connect to a bootstrap broker as every client will; KafkaAccessError, in one line that
-    names the broker, the protocol and what failed, if none of them lets us in."""
+    """Connect to the bootstrap brokers as every client will, all at once under one deadline;
+    KafkaAccessError, in one line that names the broker, the protocol and what failed, if
+    none of them lets us in (the most telling failure: a refused login over a refused port)."""
     options = client_options(settings)
-    bootstrap = options.pop("bootstrap_servers")
-    attempts: list[_Attempt] = []
-    for broker in bootstrap.split(","):
-        host, _, port = broker.rpartition(":")
+    brokers = collect_hosts(options.pop("bootstrap_servers"), randomize=False)
+
+    async def attempt(host: str, port: int) -> BaseException | None:
         try:
             connection = await asyncio.wait_for(
-                create_conn(host, int(port), request_timeout_ms=int(timeout * 1000), **options),
+                create_conn(host, port, request_timeout_ms=int(timeout * 1000), **options),
                 timeout,
             )
         except (TimeoutError, OSError, KafkaError, ValueError) as error:
-            attempts.append(_Attempt(broker, error))
-            continue
+            return error
         connection.close()
+        return None
+
+    failures = await asyncio.gather(*(attempt(host, port) for host, port, _ in brokers))
+    if any(failure is None for failure in failures):
         return
-    raise KafkaAccessError(explain(settings, attempts[0].broker, attempts[0].error))
+    refusals = [
+        (_address(host, port), failure)
+        for (host, port, _), failure in zip(brokers, failures, strict=True)
+        if failure is not None
+    ]
+    broker, error = min(refusals, key=lambda refusal: _vagueness(refusal[1]))
+    raise KafkaAccessError(explain(settings, broker, error))
+
+
+def _vagueness(error: BaseException) -> int:
+    """How little a failure says about the settings: a broker that answered and refused us
+    says most, one that never answered least."""
+    if isinstance(error, TimeoutError):
+        return 3
+    if isinstance(error, ConnectionRefusedError):
+        return 2
+    if isinstance(error, KafkaConnectionError | ConnectionError):
+        return 1
+    return 0  # a refused login or certificate, a TLS failure, an unknown host
+
+
+def _address(host: str, port: int) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 def explain(settings: Settings, broker: str, error: BaseException) -> str:

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import ast
+import socket
 import ssl
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,6 +15,7 @@ from aiokafka.errors import KafkaConnectionError, SaslAuthenticationFailed
 
 from streamproc.kafka_client import (
     KafkaAccessError,
+    check_connection,
     client_options,
     explain,
     faust_credentials,
@@ -184,3 +187,30 @@ def test_every_kafka_client_of_the_package_is_made_with_the_settings_options() -
     # The local broker's readiness check talks to its own plaintext listener, by design.
     sources = [p for p in package.rglob("*.py") if "localkafka" not in p.parts]
     assert [line for p in sources for line in _clients_made_without_the_options(p)] == []
+
+
+def _listener() -> socket.socket:
+    """A port that accepts connections and then says nothing: a broker that never answers."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    return server
+
+
+async def test_the_check_asks_every_bootstrap_broker_at_once_and_names_the_most_telling_failure() -> (
+    None
+):
+    silent = _listener()
+    closed = socket.socket()
+    closed.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
+    try:
+        silent_at = f"127.0.0.1:{silent.getsockname()[1]}"
+        refused_at = f"127.0.0.1:{closed.getsockname()[1]}"
+        cluster = Settings(broker=f"{silent_at},{silent_at},{refused_at}")
+        started = time.monotonic()
+        with pytest.raises(KafkaAccessError, match=f"nothing listens at broker {refused_at}"):
+            await check_connection(cluster, timeout=1.0)
+        assert time.monotonic() - started < 2.0  # one deadline, not one per broker
+    finally:
+        silent.close()
+        closed.close()
