@@ -197,9 +197,7 @@ def _listener() -> socket.socket:
     return server
 
 
-async def test_the_check_asks_every_bootstrap_broker_at_once_and_names_the_most_telling_failure() -> (
-    None
-):
+async def test_the_check_asks_all_bootstrap_brokers_at_once_and_names_the_most_telling() -> None:
     silent = _listener()
     closed = socket.socket()
     closed.bind(("127.0.0.1", 0))  # bound, not listening: connections are refused
