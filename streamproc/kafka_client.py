@@ -60,13 +60,20 @@ def ssl_context(settings: Settings) -> ssl.SSLContext | None:
         )
         if settings.ssl_certfile is not None:
             context.load_cert_chain(
-                settings.ssl_certfile,
-                settings.ssl_keyfile,
+                settings.ssl_certfile, settings.ssl_keyfile, password=_no_passphrase
             )
     except (ssl.SSLError, ValueError) as error:
         raise KafkaAccessError(f"the TLS files cannot be used: {error}") from None
     context.check_hostname = settings.ssl_check_hostname
     return context
+
+
+def _no_passphrase() -> str:
+    """Asked for the key's passphrase: OpenSSL would otherwise prompt on the terminal."""
+    raise KafkaAccessError(
+        "STREAMPROC_SSL_KEYFILE is encrypted: give the key without a passphrase (a Secret "
+        "mounted as a file protects it)"
+    )
 
 
 def client_options(settings: Settings) -> dict[str, Any]:

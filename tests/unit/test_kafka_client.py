@@ -11,7 +11,9 @@ from typing import Any
 
 import faust
 import pytest
+import trustme
 from aiokafka.errors import KafkaConnectionError, SaslAuthenticationFailed
+from cryptography.hazmat.primitives import serialization
 
 from streamproc.kafka_client import (
     KafkaAccessError,
@@ -212,3 +214,20 @@ async def test_the_check_asks_all_bootstrap_brokers_at_once_and_names_the_most_t
     finally:
         silent.close()
         closed.close()
+
+
+def test_an_encrypted_client_key_is_refused_in_one_line_not_prompted_for(tmp_path: Path) -> None:
+    authority = trustme.CA()
+    issued = authority.issue_cert("client")
+    cert, key = tmp_path / "client.pem", tmp_path / "client.key"
+    issued.cert_chain_pems[0].write_to_path(str(cert))
+    private = serialization.load_pem_private_key(issued.private_key_pem.bytes(), password=None)
+    key.write_bytes(
+        private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.BestAvailableEncryption(b"passphrase"),
+        )
+    )
+    with pytest.raises(KafkaAccessError, match="STREAMPROC_SSL_KEYFILE is encrypted"):
+        client_options(settings(security_protocol="SSL", ssl_certfile=cert, ssl_keyfile=key))
