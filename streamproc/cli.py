@@ -52,8 +52,11 @@ def worker() -> None:
             fail("uvloop is not installed here; set STREAMPROC_EVENT_LOOP=asyncio")
     try:
         pipeline = compose_worker(settings)  # loads and checks the definitions first
+    except (DefinitionError, KafkaAccessError) as error:
+        fail(str(error))
+    try:
         asyncio.run(_connect(settings))
-    except (DefinitionError, KafkaAccessError, TopicError) as error:
+    except (KafkaAccessError, TopicError) as error:
         fail(str(error))
     except Exception as error:  # the admin client raises several kinds for "no broker"
         fail(f"cannot reach Kafka at {settings.bootstrap_servers} ({error!r}); is it running?")

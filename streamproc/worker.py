@@ -12,7 +12,7 @@ import faust
 from streamproc.domain.definition import Definition
 from streamproc.logs import logging_config
 from streamproc.settings import Settings
-from streamproc.streaming.app import Pipeline, create_app
+from streamproc.streaming.app import Pipeline, advertised_host, create_app
 from streamproc.streaming.codec import TICKS_TOPIC
 from streamproc.streaming.health import Health
 from streamproc.streaming.metrics import Sources
@@ -69,6 +69,21 @@ def exposure_warning(settings: Settings) -> str | None:
     )
 
 
+def forwarding_warning(settings: Settings) -> str | None:
+    """The warning for a worker that advertises a wildcard address: the other workers cannot
+    forward a request for one of its leads to it, and answer 404."""
+    if advertised_host(settings) not in WILDCARDS:
+        return None
+    return (
+        f"the web server advertises {advertised_host(settings)}, which other workers cannot "
+        "reach: set STREAMPROC_WEB_ADVERTISED_HOST to this worker's address (in Kubernetes, "
+        "the pod's IP) or /leads/ answers 404 for leads it owns when asked of another worker"
+    )
+
+
+WILDCARDS = ("0.0.0.0", "::", "")
+
+
 def _is_loopback(host: str) -> bool:
     if host == "localhost":
         return True
@@ -89,9 +104,9 @@ class Worker(faust.Worker):
 
     async def on_start(self) -> None:  # logging is set up by now
         await super().on_start()
-        warning = exposure_warning(self._settings)
-        if warning:
-            log.warning(warning)
+        for warning in (exposure_warning(self._settings), forwarding_warning(self._settings)):
+            if warning:
+                log.warning(warning)
 
 
 def run_worker(pipeline: Pipeline) -> None:

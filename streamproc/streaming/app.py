@@ -96,7 +96,7 @@ def _faust_app(settings: Settings) -> _App:
         # What the other workers forward a request for a lead this one owns to.
         web_host=advertised_host(settings),
         web_port=settings.web_port,
-        canonical_url=f"http://{advertised_host(settings)}:{settings.web_port}",
+        canonical_url=advertised_url(settings),
         # Faust's /table/ view shows any table's data, its /router/ view the cluster's
         # hosts; routing (`app.table_route`) reads the assignment, not these views.
         web_tables_enabled=False,
@@ -111,6 +111,16 @@ def _faust_app(settings: Settings) -> _App:
 def advertised_host(settings: Settings) -> str:
     """The host the other workers reach this one's web server at."""
     return settings.web_advertised_host or settings.web_host
+
+
+def advertised_url(settings: Settings) -> str:
+    """This worker's web server as the other workers reach it (an IPv6 host in brackets)."""
+    host = advertised_host(settings)
+    return (
+        f"http://[{host}]:{settings.web_port}"
+        if ":" in host
+        else f"http://{host}:{settings.web_port}"
+    )
 
 
 def create_app(settings: Settings, definition: Definition | None = None) -> Pipeline:

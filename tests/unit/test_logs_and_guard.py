@@ -13,8 +13,9 @@ from pydantic import SecretStr
 
 from streamproc.logs import JsonFormatter, logging_config
 from streamproc.settings import Settings
+from streamproc.streaming.app import advertised_url
 from streamproc.web.auth import BearerGuard
-from streamproc.worker import exposure_warning
+from streamproc.worker import compose_worker, exposure_warning, forwarding_warning
 
 
 def record(message: str, *args: Any, **extra: Any) -> logging.LogRecord:
@@ -84,3 +85,22 @@ def test_an_open_address_without_a_token_is_warned_about(
 ) -> None:
     settings = Settings(web_host=host, web_token=SecretStr(token) if token else None)
     assert (exposure_warning(settings) is not None) is warned
+
+
+@pytest.mark.parametrize(
+    ("bind", "advertised", "url", "warned"),
+    [
+        ("127.0.0.1", None, "http://127.0.0.1:6066", False),
+        ("0.0.0.0", None, "http://0.0.0.0:6066", True),
+        ("0.0.0.0", "10.1.2.3", "http://10.1.2.3:6066", False),
+        ("::", "fd00::1", "http://[fd00::1]:6066", False),
+        ("::", None, "http://[::]:6066", True),
+    ],
+)
+def test_the_advertised_url_is_what_peers_can_reach_and_a_wildcard_is_warned_about(
+    bind: str, advertised: str | None, url: str, warned: bool
+) -> None:
+    settings = Settings(web_host=bind, web_advertised_host=advertised)
+    assert advertised_url(settings) == url
+    assert (forwarding_warning(settings) is not None) is warned
+    compose_worker(settings)  # Faust takes the URL (an IPv6 host without brackets it refused)
