@@ -18,15 +18,17 @@ class BearerGuard:
     """Checks requests against the token, if one is set (none: every request passes)."""
 
     def __init__(self, token: SecretStr | None) -> None:
-        self._expected = (
-            f"Bearer {token.get_secret_value()}".encode() if token is not None else None
-        )
+        self._expected = token.get_secret_value().encode() if token is not None else None
 
     def allows(self, request: Request) -> bool:
         if self._expected is None:
             return True
-        given = request.headers.get("Authorization", "").encode()
-        return hmac.compare_digest(given, self._expected)
+        scheme, _, given = request.headers.get("Authorization", "").partition(" ")
+        # The scheme's name is case-insensitive (RFC 7235); the token is compared in
+        # constant time.
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            given.strip().encode(), self._expected
+        )
 
     def __call__(self, handler: Handler) -> Handler:
         """Decorate a view's method: 401, without calling it, unless the token is given."""

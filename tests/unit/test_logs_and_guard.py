@@ -61,6 +61,9 @@ def request(authorization: str | None) -> Any:
         ("s3cret", "Bearer wrong", False),
         ("s3cret", "s3cret", False),
         ("s3cret", "Bearer s3cret", True),
+        ("s3cret", "bearer s3cret", True),
+        ("s3cret", "Basic s3cret", False),
+        ("s3cret", "Bearer s3cret2", False),
     ],
 )
 def test_the_guard_wants_the_bearer_token_when_one_is_set(
