@@ -47,15 +47,17 @@ ROCKSDB_KEY_ESTIMATE = "rocksdb.estimate-num-keys"
 
 
 def lead_count(pipeline: Pipeline) -> int | None:
-    """Leads in the worker's lead table. With rocksdb:// RocksDB's own estimate per partition
-    (`len` would read every key on every scrape); None for a store that has neither."""
+    """Leads in the worker's lead table. With rocksdb:// RocksDB's own estimate per active
+    partition (`len` would read every key on every scrape); None for a store that has neither.
+    With memory:// every key held, standby copies of other workers' partitions included."""
     table = pipeline.tables.lead_states
     if pipeline.settings.store.startswith("memory"):
         return len(table)
-    databases = getattr(table.data, "_dbs", None)  # Faust's rocksdb:// store, per partition
-    if databases is None:
+    actives = getattr(table.data, "_dbs_for_actives", None)  # Faust's rocksdb:// store
+    if actives is None:
         return None
-    return sum(int(db.property_int_value(ROCKSDB_KEY_ESTIMATE) or 0) for db in databases.values())
+    # Active partitions only: a standby copy of another worker's partition is not ours.
+    return sum(int(db.property_int_value(ROCKSDB_KEY_ESTIMATE) or 0) for db in actives())
 
 
 def exposure_warning(settings: Settings) -> str | None:

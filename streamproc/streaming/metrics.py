@@ -216,4 +216,5 @@ class Metrics:
         """The latency of records (by their Kafka timestamps) whose outputs were acknowledged
         at `acked_at` (seconds since the epoch)."""
         acked_ms = acked_at * 1000
-        self.latency.observe_many((acked_ms - ms) / 1000 for ms in timestamps_ms)
+        # A producer's clock ahead of ours is no negative latency: it would lower the sum.
+        self.latency.observe_many(max(0.0, (acked_ms - ms) / 1000) for ms in timestamps_ms)

@@ -55,14 +55,17 @@ def test_a_batched_histogram_counts_each_value_in_the_first_bucket_that_holds_it
     assert (count.value, round(total.value, 2)) == (5, 4.65)
 
 
-def test_leads_on_rocksdb_are_counted_from_rocksdbs_estimate_per_partition(
+def test_leads_on_rocksdb_are_counted_from_rocksdbs_estimate_per_active_partition(
     tmp_path: Path,
 ) -> None:
     databases = {partition: Rdict(str(tmp_path / str(partition))) for partition in (0, 3)}
     for partition, keys in ((0, 3), (3, 2)):
         for key in range(keys):
             databases[partition][f"lead-{key}".encode()] = b"{}"
-    table = SimpleNamespace(data=SimpleNamespace(_dbs=databases))
+    standby = Rdict(str(tmp_path / "standby"))
+    standby[b"lead-of-another-worker"] = b"{}"
+    actives = list(databases.values())
+    table = SimpleNamespace(data=SimpleNamespace(_dbs_for_actives=lambda: iter(actives)))
     pipeline = SimpleNamespace(
         settings=SimpleNamespace(store="rocksdb://"),
         tables=SimpleNamespace(lead_states=table),
@@ -70,5 +73,15 @@ def test_leads_on_rocksdb_are_counted_from_rocksdbs_estimate_per_partition(
     try:
         assert lead_count(pipeline) == 5  # type: ignore[arg-type]
     finally:
-        for database in databases.values():
+        for database in [*databases.values(), standby]:
             database.close()
+
+
+def test_a_record_stamped_after_its_acknowledgement_counts_as_no_latency_not_a_negative_one() -> (
+    None
+):
+    metrics = Metrics("acme@1")
+    metrics.outputs_acknowledged([10_000, 12_000], acked_at=11.0)  # the second is 1 s ahead
+    registry = metrics.registry
+    assert registry.get_sample_value("streamproc_event_latency_seconds_sum") == 1.0
+    assert registry.get_sample_value("streamproc_event_latency_seconds_count") == 2
