@@ -77,9 +77,7 @@ def test_leads_on_rocksdb_are_counted_from_rocksdbs_estimate_per_active_partitio
             database.close()
 
 
-def test_a_record_stamped_after_its_acknowledgement_counts_as_no_latency_not_a_negative_one() -> (
-    None
-):
+def test_a_record_stamped_after_its_acknowledgement_adds_no_negative_latency() -> None:
     metrics = Metrics("acme@1")
     metrics.outputs_acknowledged([10_000, 12_000], acked_at=11.0)  # the second is 1 s ahead
     registry = metrics.registry
