@@ -200,6 +200,9 @@ async def test_readyz_says_recovering_until_the_tables_are_back(kafka: str, tmp_
         worker.start()
         try:
             answers = await _readiness_until_ready(worker)
+            # Ready means recovered: every state is back at the first 200.
+            metrics = (await fetch(worker, "/metrics"))[1].decode()
+            assert f"\nstreamproc_leads {float(RECOVERED_LEADS)}\n" in metrics, start
         finally:
             worker.stop()
         reasons = {body for status, body in answers if status == 503}
