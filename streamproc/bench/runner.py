@@ -168,7 +168,7 @@ def _recovered_bytes_per_lead(results: dict[str, Any]) -> None:
         recovered["bytes_per_lead_over_empty_worker"] = round(grown / results["recovery"]["leads"])
 
 
-def _run_info(options: BenchOptions, bootstrap: str, reused: bool) -> dict[str, Any]:
+def _run_info(options: BenchOptions, bootstrap: str, started: bool) -> dict[str, Any]:
     commit = subprocess.run(
         ["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=False
     ).stdout.strip()
@@ -177,7 +177,7 @@ def _run_info(options: BenchOptions, bootstrap: str, reused: bool) -> dict[str, 
         "preset": options.preset,
         "options": {k: str(v) for k, v in vars(options).items()},
         "broker": bootstrap,
-        "broker_reused": reused,
+        "broker_started_by_run": started,  # False: reused, or --external
         "python": platform.python_version(),
         "faust": faust.__version__,
         "aiokafka": aiokafka.__version__,
@@ -250,7 +250,7 @@ def run_bench(options: BenchOptions) -> int:
     ours: BrokerConfig | None = None
     try:
         bench.cluster, ours = _cluster(options, bench)
-        results["run"] = _run_info(options, bench.cluster.bootstrap_servers, ours is None)
+        results["run"] = _run_info(options, bench.cluster.bootstrap_servers, ours is not None)
         asyncio.run(_main(bench, results))
     except (KeyboardInterrupt, asyncio.CancelledError):  # Ctrl-C; SIGTERM cancels the run
         code = 130
