@@ -58,11 +58,41 @@ def shipped_names() -> list[str]:
     )
 
 
-def _field_path(location: tuple[int | str, ...]) -> str:
+def _written(location: tuple[int | str, ...]) -> tuple[int | str, ...]:
     # pydantic adds the name of the union member it tried (e.g. `SignalCondition`) and
     # `[key]` for a mapping's key; a person writing YAML never sees those, so they are left out.
-    shown = (str(part) for part in location if not str(part)[:1].isupper() and part != "[key]")
-    return ".".join(shown) or "(top level)"
+    return tuple(part for part in location if not str(part)[:1].isupper() and part != "[key]")
+
+
+def _field_path(location: tuple[int | str, ...]) -> str:
+    return ".".join(str(part) for part in _written(location)) or "(top level)"
+
+
+Lines = dict[tuple[int | str, ...], int]
+"""The line (from 1) on which each key or list item of a YAML document is written."""
+
+
+def _lines(node: yaml.Node, path: tuple[int | str, ...] = (), found: Lines | None = None) -> Lines:
+    found = {} if found is None else found
+    found.setdefault(path, node.start_mark.line + 1)
+    if isinstance(node, yaml.MappingNode):
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                found[(*path, key.value)] = key.start_mark.line + 1
+                _lines(value, (*path, key.value), found)
+    elif isinstance(node, yaml.SequenceNode):
+        for index, item in enumerate(node.value):
+            _lines(item, (*path, index), found)
+    return found
+
+
+def _line_of(location: tuple[int | str, ...], lines: Lines) -> int | None:
+    """The line of the deepest part of `location` that the file writes."""
+    written = _written(location)
+    for end in range(len(written), 0, -1):
+        if written[:end] in lines:
+            return lines[written[:end]]
+    return None
 
 
 def _unwrap(annotation: Any) -> Any:
@@ -105,6 +135,16 @@ def _suggestion(word: str, candidates: list[str]) -> str:
     return f"did you mean {near[0]!r}?" if near else ""
 
 
+def _placed(error: ErrorDetails, lines: Lines) -> str:
+    """`line N: ` and what is wrong at one place, for a person who writes YAML."""
+    location = error["loc"]
+    cause = error.get("ctx", {}).get("error")
+    if isinstance(cause, PlacedError):
+        location = (*location, *cause.path)
+    line = _line_of(location, lines)
+    return (f"line {line}: " if line else "") + _problem(error)
+
+
 def _problem(error: ErrorDetails) -> str:
     """What is wrong at one place, in words for a person who writes YAML."""
     location = error["loc"]
@@ -143,7 +183,9 @@ def parse_definition(text: str, source: str) -> Definition:
     try:
         return Definition.model_validate(document)
     except ValidationError as error:
-        problems = sorted({f"{source}: {_problem(e)}" for e in error.errors()})
+        root = yaml.compose(text, Loader=yaml.SafeLoader)  # the same text: it loaded above
+        lines = _lines(root) if root is not None else {}
+        problems = sorted({f"{source}: {_placed(e, lines)}" for e in error.errors()})
         raise DefinitionError("\n".join(problems)) from error
 
 

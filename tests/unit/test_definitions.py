@@ -45,7 +45,7 @@ def _broken(path: list[str | int], value: object) -> str:
 @pytest.mark.parametrize(
     ("path", "value", "message"),
     [
-        (["threshold"], "sixty", "mine.yaml: threshold: Input should be a valid number"),
+        (["threshold"], "sixty", "threshold: Input should be a valid number"),
         (
             ["fit", "rules", 0, "between"],
             [500, 50],
@@ -97,7 +97,7 @@ def _broken(path: list[str | int], value: object) -> str:
             1,
             "fit.surprise: unknown key (keys here: max_points, seniority_from_title, rules)",
         ),
-        (["thresold"], 60, "mine.yaml: thresold: unknown key (did you mean 'threshold'?)"),
+        (["thresold"], 60, "thresold: unknown key (did you mean 'threshold'?)"),
         (
             ["intent", "rules", 0, "at_leest"],
             2,
@@ -114,17 +114,17 @@ def _broken(path: list[str | int], value: object) -> str:
             "Input should be 'email', 'company.name', 'company.domain', 'company.employees'",
         ),
         (["fit", "rules", 0, "field"], "company.employes", "(did you mean 'company.employees'?)"),
-        (["threshold"], -1, "mine.yaml: threshold: -1 is below zero"),
+        (["threshold"], -1, "threshold: -1 is below zero"),
         (
             ["threshold"],
             500,
-            "mine.yaml: threshold: 500 cannot be reached: the rules give at most 100 points "
+            "threshold: 500 cannot be reached: the rules give at most 100 points "
             "(fit 50 + intent 50)",
         ),
         (
             ["gates", "all_of"],
             [{"score": "fit", "at_least": 55}],
-            "mine.yaml: gates.all_of.0.at_least: fit>=55 cannot be reached: the fit rules give "
+            "gates.all_of.0.at_least: fit>=55 cannot be reached: the fit rules give "
             "at most 50 points",
         ),
     ],
@@ -135,7 +135,19 @@ def test_mistakes_name_the_file_and_the_field(
     with pytest.raises(DefinitionError) as raised:
         parse_definition(_broken(path, value), "mine.yaml")
     assert message in str(raised.value)
-    assert all(line.startswith("mine.yaml: ") for line in str(raised.value).splitlines())
+    for line in str(raised.value).splitlines():
+        assert re.match(r"mine\.yaml: line \d+: ", line), line
+
+
+def test_a_mistake_names_the_line_it_is_written_on() -> None:
+    text = SHIPPED_DEFAULT.replace("threshold: 60", "threshold: 500")
+    line = text.splitlines().index("threshold: 500") + 1
+    with pytest.raises(DefinitionError, match=f"^mine.yaml: line {line}: threshold: 500 cannot"):
+        parse_definition(text, "mine.yaml")
+    unknown = text.replace("threshold: 500", "threshold: 60").replace("queue: smb", "queue: smbx")
+    line = next(n for n, text in enumerate(unknown.splitlines(), 1) if "queue: smbx" in text)
+    with pytest.raises(DefinitionError, match=f"line {line}: routing.\\d+.queue: unknown queue"):
+        parse_definition(unknown, "mine.yaml")
 
 
 def test_invalid_yaml_names_the_line() -> None:
