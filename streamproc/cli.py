@@ -12,6 +12,7 @@ from streamproc.cli_support import fail, settings_from_environment
 from streamproc.contract import write_schemas
 from streamproc.definitions import DefinitionError, load_definition
 from streamproc.demo import demo
+from streamproc.erase_cli import erase
 from streamproc.kafka_client import KafkaAccessError, check_connection
 from streamproc.localkafka.cli import broker
 from streamproc.settings import Settings, settings_in_effect
@@ -27,6 +28,7 @@ def main() -> None:
 main.add_command(backtest)
 main.add_command(broker)
 main.add_command(demo)
+main.add_command(erase)
 main.add_command(generate)
 
 

@@ -9,6 +9,7 @@ from typing import Any
 from streamproc.domain.events import (
     ContentDownloaded,
     DemoBooked,
+    LeadErasureRequested,
     PageVisited,
     ProfileUpdated,
     SalesActionTaken,
@@ -91,6 +92,19 @@ def action(
     )
 
 
+def erasure(
+    lead: str, when: datetime, event_id: str | None = None, requested_by: str | None = "dpo"
+) -> LeadErasureRequested:
+    return LeadErasureRequested.model_validate(
+        {
+            "event_id": _id(event_id),
+            "lead_id": lead,
+            "requested_at": when,
+            "requested_by": requested_by,
+        }
+    )
+
+
 def replay(events: Any, definition: Any) -> tuple[Any, list[Any]]:
     """Apply events in order through `decide`: the final state and every output, in order."""
     from streamproc.domain.lead import decide
@@ -98,6 +112,7 @@ def replay(events: Any, definition: Any) -> tuple[Any, list[Any]]:
     state, outputs = None, []
     for event in events:
         decision = decide(state, event, definition)
-        state = decision.state
+        if not decision.duplicate:
+            state = None if decision.erase else decision.state
         outputs.extend(decision.outputs)
     return state, outputs

@@ -5,6 +5,11 @@ What the worker gets from Kafka and its timer, the replay provides itself: the p
 lead (murmur2 of the key, like Kafka's default partitioner, so queue rotations match the
 worker's) and SLA ticks, which here run on the history's own clock: an owed deadline is
 ticked when the replayed events pass it, as a busy worker's partition clock does.
+
+An erasure request takes its lead out of the figures: what the lead did before it is dropped
+from the result (the worker cannot take back what it published, but a report made afterwards
+must not describe a person who asked to be forgotten), and it is counted in `erased`. Events
+of the lead after the request count as a new lead, as in the worker.
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ from streamproc.domain.definition import Definition
 from streamproc.domain.events import (
     ClockTicked,
     InputEvent,
+    LeadErasureRequested,
     LeadRouted,
     MqlCrossed,
     SlaBreached,
@@ -56,6 +62,9 @@ class Replay:
         """Each lead's partition, hashed once: murmur2 in Python costs as much as a decision."""
         self._first_ms = self._last_ms = 0
         """`first_event_at` and `last_event_at` in ms, so most events compare integers."""
+        self._erased: dict[str, tuple[int, int, int, int]] = {}
+        """Per erased lead, how many crossings, stage changes, breaches and routings were
+        recorded when it was last erased: its own among those leave the result at the end."""
 
     def apply(self, event: InputEvent) -> Sequence[MqlCrossed]:
         """Apply one event (after any deadline the history has passed); its new crossings."""
@@ -84,6 +93,7 @@ class Replay:
             end_ms = self._clock_ms
         if end_ms is not None:
             self._tick_until(end_ms + 1)
+        self._drop_erased()
         for lead_id, state in self.states.items():
             self.result.leads[lead_id] = LeadSummary(
                 lane=str(state.profile.get("lane", "inbound")),
@@ -122,11 +132,16 @@ class Replay:
         rotation = self.rotations.get(partition)
         before = self.states.get(lead_id)
         decision = decide(before, event, self.definition, rotation)
-        self.states[lead_id] = decision.state
         self.rotations[partition] = decision.rotation
         self.result.refused += len(decision.refused)
         if decision.outputs:
             self._record(decision)
+        if decision.erase:
+            self._erase(lead_id)
+            return decision
+        if before is None and decision.duplicate:
+            return decision  # nothing held and nothing changed: an erased lead stays away
+        self.states[lead_id] = decision.state
         due = decision.state.next_deadline_ms
         if due is not None and due != (before.next_deadline_ms if before else None):
             heapq.heappush(self._due, (due, lead_id))
@@ -145,12 +160,44 @@ class Replay:
             elif isinstance(output, LeadRouted):
                 result.routings.append(output)
 
+    def _erase(self, lead_id: str) -> None:
+        del self.states[lead_id]
+        result = self.result
+        result.erased += 1
+        self._erased[lead_id] = (
+            len(result.crossings),
+            len(result.stage_changes),
+            len(result.breaches),
+            len(result.routings),
+        )
+
+    def _drop_erased(self) -> None:
+        """Take what each erased lead did before its (last) erasure out of the result."""
+        erased, result = self._erased, self.result
+        if not erased:
+            return
+        no_erasure = (0, 0, 0, 0)
+
+        def kept(position: int, lead_id: str, which: int) -> bool:
+            return position >= erased.get(lead_id, no_erasure)[which]
+
+        result.crossings = [
+            c for n, c in enumerate(result.crossings) if kept(n, c.event.lead_id, 0)
+        ]
+        result.stage_changes = [
+            s for n, s in enumerate(result.stage_changes) if kept(n, s.lead_id, 1)
+        ]
+        result.breaches = [b for n, b in enumerate(result.breaches) if kept(n, b.lead_id, 2)]
+        result.routings = [r for n, r in enumerate(result.routings) if kept(n, r.lead_id, 3)]
+        self._erased = {}
+
     def _tick_until(self, now_ms: int) -> None:
         """Tick every lead whose owed deadline lies before `now_ms` on the history's clock."""
         self._clock_ms = max(now_ms, self._clock_ms or now_ms)
         while self._due and self._due[0][0] < now_ms:
             due, lead_id = heapq.heappop(self._due)
-            if self.states[lead_id].next_deadline_ms == due:  # not settled meanwhile
+            state = self.states.get(lead_id)  # None: erased since
+            if state is not None and state.next_deadline_ms == due:  # not settled meanwhile
                 self._decide(lead_id, ClockTicked(lead_id=lead_id, at=from_ms(now_ms)))
 
 
@@ -194,6 +241,9 @@ class ReplayPair:
     def apply(self, event: InputEvent) -> None:
         a, b = self.a, self.b
         crossed_a, crossed_b = a.apply(event), b.apply(event)
+        if isinstance(event, LeadErasureRequested):  # its scores at crossings go with it
+            self._b_when_a_crossed.pop(event.lead_id, None)
+            self._a_when_b_crossed.pop(event.lead_id, None)
         for crossed in crossed_a:
             self._b_when_a_crossed.setdefault(
                 crossed.lead_id, b.score_now(crossed.lead_id, to_ms(crossed.occurred_at))

@@ -58,6 +58,8 @@ class Report:
     last_event_at: datetime | None
     leads_seen: int
     leads_identified: int
+    leads_erased: int
+    """Erased on request: left out of every figure (`Replay`)."""
     mql_leads: int
     crossings: int
     mql_rate: Rate
@@ -92,6 +94,7 @@ def summarize(result: ReplayResult) -> Report:
         last_event_at=result.last_event_at,
         leads_seen=len(result.leads),
         leads_identified=identified,
+        leads_erased=result.erased,
         mql_leads=len(first),
         crossings=len(crossings),
         mql_rate=rate(len(first), identified),

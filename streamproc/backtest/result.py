@@ -69,6 +69,8 @@ class ReplayResult:
     duplicates: int = 0
     refused: int = 0
     """Sales actions the stage table refused (what the worker dead-letters)."""
+    erased: int = 0
+    """Leads erased on request: left out of every other figure."""
     first_event_at: datetime | None = None
     last_event_at: datetime | None = None
     leads: dict[str, LeadSummary] = field(default_factory=dict)

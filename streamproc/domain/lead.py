@@ -16,6 +16,8 @@ from streamproc.domain.definition import Definition
 from streamproc.domain.events import (
     ClockTicked,
     InputEvent,
+    LeadErased,
+    LeadErasureRequested,
     MqlCrossed,
     OutputEvent,
     SalesActionTaken,
@@ -49,9 +51,13 @@ class Decision:
     state: LeadState
     outputs: tuple[OutputEvent, ...] = ()
     duplicate: bool = False
+    """Nothing changed, nothing to keep: a repeated event (or a tick for a lead not held)."""
     rotation: Rotation = field(default_factory=Rotation)
     refused: tuple[Refusal, ...] = ()
     """Parked inputs given up on: each goes to dead-letters."""
+    erase: bool = False
+    """Delete every record of the lead: its state, with its parked actions, and its owed
+    deadlines. `state` is then the empty lead that a later event of it starts from."""
 
 
 def _decision(run: Transitions) -> Decision:
@@ -166,6 +172,23 @@ def _expire_parked(run: Transitions, now_ms: int) -> None:
         run.refused.extend(Refusal(p.origin, p.reason) for p in expired)
 
 
+def _erase(run: Transitions, request: LeadErasureRequested) -> Decision:
+    """Forget the lead: first what its history already owed (a breach due before the request
+    is a fact of the past, which a replay publishes too), then everything it holds."""
+    run.check_deadlines(request.occurred_ms)
+    erased = LeadErased(
+        event_id=output_id(request.lead_id, "lead-erased", request.event_id),
+        lead_id=request.lead_id,
+        erased_at=request.requested_at,
+    )
+    return Decision(
+        LeadState(lead_id=request.lead_id),
+        (*run.outputs, erased),
+        rotation=run.rotation,
+        erase=True,
+    )
+
+
 def decide(
     state: LeadState | None,
     event: InputEvent | ClockTicked,
@@ -182,9 +205,24 @@ def decide(
     stage by the table in `lifecycle`. One the table does not allow yet waits (see
     `ParkedAction`) and is refused when its wait is over; one that is wrong in itself (a
     missing reason code) raises a `lifecycle.DomainError` and changes nothing.
+
+    An erasure request of a lead that is held publishes any breach owed before it, then
+    `lead-erased`, and decides `erase`: nothing of the lead is kept, its parked actions are
+    dropped (not dead-lettered: a dead letter would repeat what is to be forgotten). Of a
+    lead not held (unknown, or erased already) it changes nothing, so a repeated request is
+    harmless. Any event of the lead after an erasure, whatever its event time, starts a new,
+    empty lead: nothing of the erased one is left to compare it with.
     """
+    if state is None and isinstance(event, ClockTicked | LeadErasureRequested):
+        # Nothing held, nothing owed or to forget (the lead was erased after the timer ticked
+        # it, or twice): keeping an empty lead would bring its id back into the table.
+        return Decision(
+            LeadState(lead_id=event.lead_id), duplicate=True, rotation=rotation or _NO_TURNS_YET
+        )
     state = state or LeadState(lead_id=event.lead_id)
     run = Transitions(state, definition, rotation or _NO_TURNS_YET)
+    if isinstance(event, LeadErasureRequested):
+        return _erase(run, event)
     if isinstance(event, ClockTicked):
         now_ms = to_ms(event.at)
         run.check_deadlines(now_ms)

@@ -70,7 +70,8 @@ class Publication:
 
 @dataclass(frozen=True)
 class TableWrite:
-    """A new value (None deletes) for `key` of `table`, in the changelog partition given."""
+    """A new value (None deletes: a tombstone in the changelog) for `key` of `table`, in the
+    changelog partition given."""
 
     table: Any
     partition: int
@@ -105,6 +106,10 @@ class DecodedStates:
         state = LeadState.model_validate_json(stored)
         self.remember(key, stored, state)
         return state
+
+    def forget(self, key: bytes) -> None:
+        """Let go of the lead's decoded state (erased: not even memory keeps it)."""
+        self._known.pop(key, None)
 
     def remember(self, key: bytes, stored: bytes, state: LeadState) -> None:
         """Keep `state` as the newest; past the bound, forget the one written longest ago."""
@@ -145,11 +150,25 @@ class _States:
         self.current[key] = state
         self.partition[key] = partition
 
+    def erase(self, key: bytes, partition: int) -> None:
+        """The lead is gone: its next event starts a new one, its stored state is deleted."""
+        self.get(key)  # what the table held, to know whether it needs a tombstone
+        self.current[key] = None
+        self.partition[key] = partition
+        self._decoded.forget(key)
+
     def written(self) -> Iterator[tuple[bytes, int, LeadState]]:
         for key, partition in self.partition.items():
             state = self.current[key]
             if state is not None:
                 yield key, partition, state
+
+    def erased(self) -> Iterator[tuple[bytes, int, bool]]:
+        """The leads erased by the batch (and not started again), each with whether the table
+        holds it."""
+        for key, partition in self.partition.items():
+            if self.current[key] is None:
+                yield key, partition, self.loaded[key] is not None
 
 
 @dataclass
@@ -206,7 +225,9 @@ class LeadBatch:
             self._publish_dead_letter(letter)
         for output in decision.outputs:
             self._publish(TOPIC_OF[type(output)], output)
-        if not decision.duplicate:
+        if decision.erase:
+            self._states.erase(key, record.partition)
+        elif not decision.duplicate:
             self._keep(key, record.partition, decision)
         if not isinstance(event, ClockTicked):
             read_from = (topic, record.partition)
@@ -225,8 +246,14 @@ class LeadBatch:
             self.clocks.observe(topic, partition, newest_ms, now_ms)
 
     def writes(self) -> list[TableWrite]:
-        """One write per lead (and per rotation, per owed deadline) that the batch changed."""
+        """One write per lead (and per rotation, per owed deadline) that the batch changed;
+        for a lead it erased, a delete in every table that holds the lead."""
         writes = []
+        for key, partition, held in self._states.erased():
+            if held:
+                writes.append(TableWrite(self.tables.lead_states, partition, key, None))
+            if self.tables.deadlines.get(key) is not None:
+                writes.append(TableWrite(self.tables.deadlines, partition, key, None))
         for key, partition, state in self._states.written():
             value = self._states.encoded(key, state)
             writes.append(TableWrite(self.tables.lead_states, partition, key, value))
@@ -245,6 +272,11 @@ class LeadBatch:
                 self.tables.shadow_states, partition, key, self._shadow_states.encoded(key, state)
             )
             for key, partition, state in self._shadow_states.written()
+        )
+        writes.extend(
+            TableWrite(self.tables.shadow_states, partition, key, None)
+            for key, partition, held in self._shadow_states.erased()
+            if held
         )
         return writes
 
@@ -283,7 +315,9 @@ class LeadBatch:
         for output in decision.outputs:
             if isinstance(output, MqlCrossed):
                 self._publish("mql-crossed-shadow", output)
-        if not decision.duplicate:
+        if decision.erase:
+            self._shadow_states.erase(key, partition)
+        elif not decision.duplicate:
             self._shadow_states.put(key, partition, decision.state)
 
     def _publish(self, topic: str, output: OutputEvent) -> None:

@@ -11,6 +11,7 @@ from aiokafka.partitioner import murmur2
 from streamproc.domain.events import (
     INPUT_EVENTS,
     OUTPUT_EVENTS,
+    LeadErased,
     LeadRouted,
     MqlCrossed,
     OutputEvent,
@@ -30,6 +31,7 @@ TOPIC_OF: dict[type[OutputEvent], str] = {
     StageChanged: "lead-stage-changes",
     SlaBreached: "sla-breaches",
     LeadRouted: "lead-routing",
+    LeadErased: "lead-erased",
 }
 """The topic (without prefix) that each kind of output of the live definition goes to."""
 

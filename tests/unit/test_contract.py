@@ -36,6 +36,7 @@ def test_every_topic_of_the_design_has_a_schema() -> None:
         "demo-bookings",
         "lead-profiles",
         "sales-actions",
+        "lead-erasures",
     }
     assert set(OUTPUT_EVENTS) == {
         "mql-crossed",
@@ -43,6 +44,7 @@ def test_every_topic_of_the_design_has_a_schema() -> None:
         "sla-breaches",
         "lead-routing",
         "mql-crossed-shadow",
+        "lead-erased",
         "dead-letters",
     }
 
