@@ -69,6 +69,8 @@ def weak_durability_warning(described: Sequence[TopicDurability]) -> str | None:
 class Admin(Protocol):
     """The part of aiokafka's admin client used here."""
 
+    async def list_topics(self) -> list[str]: ...
+
     async def describe_topics(self, topics: list[str]) -> list[dict[str, Any]]: ...
 
     async def describe_configs(self, config_resources: list[ConfigResource]) -> list[Any]: ...
@@ -76,8 +78,14 @@ class Admin(Protocol):
 
 async def describe_durability(admin: Admin, topics: Sequence[str]) -> list[TopicDurability]:
     """Replication and effective `min.insync.replicas` (the topic's own, or the broker's
-    default) of each of `topics` that exists."""
-    described = await admin.describe_topics(list(topics))
+    default) of each of `topics` that exists. Only existing topics are described: a
+    metadata request for a missing one makes a broker with `auto.create.topics.enable`
+    create it, with its defaults (a changelog Faust would create compacted, not)."""
+    existing = set(await admin.list_topics())
+    present = [name for name in topics if name in existing]
+    if not present:
+        return []
+    described = await admin.describe_topics(present)
     replication = {
         item["topic"]: max((len(p["replicas"]) for p in item["partitions"]), default=0)
         for item in described

@@ -39,7 +39,11 @@ class FakeAdmin:
         """name -> (replicas per partition, min.insync.replicas as the broker says it)."""
         self.asked: list[str] = []
 
+    async def list_topics(self) -> list[str]:
+        return list(self.topics)
+
     async def describe_topics(self, topics: list[str]) -> list[dict[str, Any]]:
+        assert set(topics) <= set(self.topics), "a missing topic is never described"
         return [
             {"topic": name, "error_code": 0, "partitions": [{"replicas": [1] * replicas}] * 2}
             if name in self.topics
