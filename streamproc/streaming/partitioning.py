@@ -34,9 +34,9 @@ from streamproc.streaming.topics import partition_for
 log = logging.getLogger(__name__)
 
 KEYS_KEPT = 16_384
-"""Keys whose murmur2 partition is kept (murmur2 in Python costs about 2 µs a key; a batch
-holds many records of few leads), and split leads remembered as reported; past it, all are
-forgotten at once."""
+"""Keys whose murmur2 partition is kept (murmur2 in Python costs far more than a dict
+lookup, and a lead's records come in many batches), and split leads remembered as reported;
+past it, all are forgotten at once."""
 MISROUTED_LOG_EVERY_S = 60.0
 """A producer with another partitioner sends a flood of such records: one line per minute
 says how many came since the last, naming the first of the batch."""
