@@ -41,6 +41,7 @@ def worker() -> None:
     import mode.loop
 
     from streamproc.collector import collect_less_often
+    from streamproc.streaming.lead_store import changelog_topics
     from streamproc.streaming.topics import TopicError
     from streamproc.worker import compose_worker, run_worker
 
@@ -57,22 +58,26 @@ def worker() -> None:
     except (DefinitionError, KafkaAccessError) as error:
         fail(str(error))
     try:
-        asyncio.run(_connect(settings))
+        warning = asyncio.run(_connect(settings, changelog_topics(pipeline.tables)))
     except (KafkaAccessError, TopicError) as error:
         fail(str(error))
     except Exception as error:  # the admin client raises several kinds for "no broker"
         fail(f"cannot reach Kafka at {settings.bootstrap_servers} ({error!r}); is it running?")
     Path(pipeline.app.conf.datadir).mkdir(parents=True, exist_ok=True)
     collect_less_often()
-    run_worker(pipeline)
+    run_worker(pipeline, [warning] if warning else [])
 
 
-async def _connect(settings: Settings) -> None:
-    """Fail early, in one line, if the cluster does not let us in; then create the topics."""
-    from streamproc.streaming.topics import ensure_topics
+async def _connect(settings: Settings, changelogs: list[str]) -> str | None:
+    """Fail early, in one line, if the cluster does not let us in; then create the topics.
+    Returns the warning for output and changelog topics that take writes on one replica."""
+    from streamproc.streaming.durability import durability_warning
+    from streamproc.streaming.topics import OUTPUT_TOPICS, ensure_topics
 
     await check_connection(settings)
     await ensure_topics(settings)
+    outputs = [settings.topic(name) for name in OUTPUT_TOPICS]
+    return await durability_warning(settings, [*outputs, *changelogs])
 
 
 @main.command()

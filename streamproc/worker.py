@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
+from collections.abc import Sequence
 from typing import Any
 
 import faust
@@ -100,20 +101,22 @@ class Worker(faust.Worker):
     Faust's: its log lines name the class, and "[^Worker]: Ready" is what the tests, the
     bench and the demo wait for (`worker_process.READY_LINE`)."""
 
-    def __init__(self, pipeline: Pipeline, **kwargs: Any) -> None:
+    def __init__(self, pipeline: Pipeline, warnings: Sequence[str] = (), **kwargs: Any) -> None:
         super().__init__(pipeline.app, **kwargs)
         self._settings = pipeline.settings
+        self._warnings = [*warnings]
 
     async def on_start(self) -> None:  # logging is set up by now
         await super().on_start()
-        for warning in (exposure_warning(self._settings), forwarding_warning(self._settings)):
-            if warning:
-                log.warning(warning)
+        found = (exposure_warning(self._settings), forwarding_warning(self._settings))
+        for line in [*(warning for warning in found if warning), *self._warnings]:
+            log.warning(line)
 
 
-def run_worker(pipeline: Pipeline) -> None:
-    """Run the worker until it is stopped (SIGTERM, SIGINT) or crashes; logs as configured."""
+def run_worker(pipeline: Pipeline, warnings: Sequence[str] = ()) -> None:
+    """Run the worker until it is stopped (SIGTERM, SIGINT) or crashes; logs as configured,
+    and logs `warnings` (found before it started) once logging is set up."""
     settings = pipeline.settings
     Worker(
-        pipeline, loglevel=settings.log_level, logging_config=logging_config(settings)
+        pipeline, warnings, loglevel=settings.log_level, logging_config=logging_config(settings)
     ).execute_from_commandline()

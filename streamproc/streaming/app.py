@@ -25,10 +25,11 @@ from streamproc.domain.state import to_ms
 from streamproc.kafka_client import faust_credentials
 from streamproc.settings import Settings
 from streamproc.streaming.codec import TICKS_TOPIC, encode
-from streamproc.streaming.ingest import Ingest
+from streamproc.streaming.ingest import BATCHED_TOPICS, Ingest
 from streamproc.streaming.lead_batch import DecodedStates, LeadBatch, Outcome
 from streamproc.streaming.lead_store import Tables, lead_tables
 from streamproc.streaming.metrics import Metrics
+from streamproc.streaming.partitioning import PartitionCheck
 from streamproc.streaming.sla_timer import SlaTimer
 
 log = logging.getLogger(__name__)
@@ -157,7 +158,13 @@ def create_app(settings: Settings, definition: Definition | None = None) -> Pipe
         )
 
     metrics = Metrics(definition.label) if settings.metrics else None
-    ingest = Ingest(settings, new_batch, metrics)
+    partition_check = PartitionCheck(
+        settings.partitions,
+        [settings.topic(topic) for topic in BATCHED_TOPICS],
+        len(settings.topic_prefix),
+        tables.lead_states,
+    )
+    ingest = Ingest(settings, new_batch, metrics, partition_check)
 
     async def hand_over(stream: Any) -> AsyncIterator[Outcome]:
         """Hand the ticks to the ingest loop, the one writer of lead state; Faust commits

@@ -50,6 +50,7 @@ from streamproc.settings import Settings
 from streamproc.streaming.durable import BATCH_BYTES, Producer, make_durable
 from streamproc.streaming.lead_batch import LeadBatch, Outcome, Record
 from streamproc.streaming.metrics import LagRow, Metrics
+from streamproc.streaming.partitioning import PartitionCheck
 from streamproc.streaming.read_ahead import ReadAhead
 from streamproc.streaming.topics import INPUT_TOPICS
 
@@ -159,11 +160,14 @@ class Ingest:
         settings: Settings,
         new_batch: Callable[[], LeadBatch],
         metrics: Metrics | None = None,
+        partition_check: PartitionCheck | None = None,
     ) -> None:
         self._settings = settings
         self._new_batch = new_batch
         self._metrics = metrics
         """Counted once per batch, when the worker serves metrics."""
+        self._partition_check = partition_check
+        """Records outside their key's murmur2 partition, and split leads (the worker's)."""
         self.state: Literal["not started", "running", "ended"] = "not started"
         """Whether the loop runs; "ended" once it stopped or crashed."""
         self._producer: Producer | None = None
@@ -296,6 +300,9 @@ class Ingest:
     async def _apply(self, records: Sequence[Record]) -> tuple[list[Outcome], float]:
         """`apply`, and when the batch's outputs were acknowledged (seconds since the epoch)."""
         started = time.perf_counter()
+        partitioning = None
+        if self._partition_check is not None:  # before the batch: the table as it was
+            partitioning = self._partition_check.check(records)
         batch = self._new_batch()
         outcomes = [batch.apply(record) for record in records]
         try:
@@ -313,6 +320,8 @@ class Ingest:
         batch.advance_clocks()
         if self._metrics is not None:
             self._count(records, batch, time.perf_counter() - started)
+            if partitioning is not None:
+                self._metrics.partitions_checked(partitioning.misrouted, partitioning.split)
         if batch.first_dead_letter is not None:
             _log_dead_letters(batch.first_dead_letter, sum(batch.dead_letters.values()))
         return outcomes, acknowledged_at

@@ -14,6 +14,7 @@ from typing import Any
 import faust
 
 from streamproc.settings import Settings
+from streamproc.streaming.durability import durable_configs
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,12 @@ broker's cleaner keeps it near one record per lead while the worker runs (173,86
 these: an existing changelog keeps its settings until altered (`kafka-configs --alter`)."""
 
 
+def changelog_configs(settings: Settings) -> dict[str, str]:
+    """CHANGELOG_CONFIGS, and `min.insync.replicas` 2 when replicated (`durability`): a
+    changelog record acknowledged by one replica could be lost with it."""
+    return {**CHANGELOG_CONFIGS, **durable_configs(settings.replication)}
+
+
 def lead_tables(app: faust.App, settings: Settings) -> Tables:
     """Declare the worker's tables on `app`."""
 
@@ -56,7 +63,7 @@ def lead_tables(app: faust.App, settings: Settings) -> Tables:
             partitions=settings.partitions,
             key_type=bytes,
             value_type=bytes,
-            extra_topic_configs=CHANGELOG_CONFIGS,
+            extra_topic_configs=changelog_configs(settings),
         )
 
     return Tables(
@@ -65,3 +72,9 @@ def lead_tables(app: faust.App, settings: Settings) -> Tables:
         table("sla-deadlines"),
         table("shadow-states") if settings.shadow_definition else None,
     )
+
+
+def changelog_topics(tables: Tables) -> list[str]:
+    """The full names of the tables' changelog topics (Faust names and creates them)."""
+    held = (tables.lead_states, tables.rotations, tables.deadlines, tables.shadow_states)
+    return [table.changelog_topic.get_topic_name() for table in held if table is not None]

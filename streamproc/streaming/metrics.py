@@ -35,6 +35,8 @@ EVENT_LATENCY = "streamproc_event_latency_seconds"
 BATCH_SECONDS = "streamproc_batch_seconds"
 LEADS = "streamproc_leads"
 READY = "streamproc_ready"
+MISROUTED_EVENTS = "streamproc_misrouted_events_total"
+SPLIT_LEAD_EVENTS = "streamproc_split_lead_events_total"
 METRIC_NAMES = (
     EVENTS_IN,
     EVENTS_OUT,
@@ -46,6 +48,8 @@ METRIC_NAMES = (
     BATCH_SECONDS,
     LEADS,
     READY,
+    MISROUTED_EVENTS,
+    SPLIT_LEAD_EVENTS,
 )
 """The contract's metric names, as they appear in the exposition (counters with `_total`)."""
 
@@ -180,9 +184,22 @@ class Metrics:
         crossings = counter(MQL_CROSSINGS, "MQL crossings published", "definition")
         self._crossings = crossings(definition_label)
         self._sla_breaches = counter(SLA_BREACHES, "SLA breaches published", "sla")
+        self._misrouted = counter(
+            MISROUTED_EVENTS,
+            "Input records that came in a partition other than murmur2 of their key",
+            "topic",
+        )
+        self._split = counter(
+            SPLIT_LEAD_EVENTS,
+            "Input records of a lead seen in two partitions (in one batch, or held in "
+            "another partition of this worker)",
+            "topic",
+        )
         for topic in INPUT_TOPICS:
             self._events_in(topic)
             self._dead_letters(topic)
+            self._misrouted(topic)
+            self._split(topic)
         for topic in OUTPUT_TOPICS:
             self._events_out(topic)
         for sla in SlaDurations.model_fields:
@@ -211,6 +228,14 @@ class Metrics:
         for sla, count in sla_breaches.items():
             self._sla_breaches(sla).inc(count)
         self.batch_seconds.observe(seconds)
+
+    def partitions_checked(self, misrouted: Counter[str], split: Counter[str]) -> None:
+        """Count a batch's misrouted records and records of split leads, per input topic
+        (`partitioning.PartitionCheck`)."""
+        for topic, count in misrouted.items():
+            self._misrouted(topic).inc(count)
+        for topic, count in split.items():
+            self._split(topic).inc(count)
 
     def outputs_acknowledged(self, timestamps_ms: Sequence[int], acked_at: float) -> None:
         """The latency of records (by their Kafka timestamps) whose outputs were acknowledged

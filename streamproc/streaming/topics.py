@@ -21,6 +21,7 @@ from streamproc.domain.events import (
 from streamproc.kafka_client import client_options
 from streamproc.settings import Settings
 from streamproc.streaming.codec import TICKS_TOPIC
+from streamproc.streaming.durability import durable_configs
 
 INPUT_TOPICS = tuple(INPUT_EVENTS)
 CONSUMED_TOPICS = (*INPUT_TOPICS, TICKS_TOPIC)
@@ -41,7 +42,8 @@ class TopicError(Exception):
 
 
 async def ensure_topics(settings: Settings) -> None:
-    """Create every input and output topic that is missing, with `settings.partitions`.
+    """Create every input and output topic that is missing, with `settings.partitions` and
+    `settings.replication` (and then `min.insync.replicas` 2: `durability`).
 
     Input topics (and the internal `sla-ticks`) must all have the same partition count: a
     lead's events must land in the partition of one worker, together with its state.
@@ -54,7 +56,15 @@ async def ensure_topics(settings: Settings) -> None:
         missing = [name for name in names if name not in existing]
         if missing:
             await admin.create_topics(
-                [NewTopic(name, settings.partitions, settings.replication) for name in missing]
+                [
+                    NewTopic(
+                        name,
+                        settings.partitions,
+                        settings.replication,
+                        topic_configs=durable_configs(settings.replication),
+                    )
+                    for name in missing
+                ]
             )
         inputs = [settings.topic(name) for name in CONSUMED_TOPICS]
         counts = await partition_counts(admin, inputs)

@@ -43,6 +43,8 @@ CONTRACT_COUNTERS = {
     "streamproc_dead_letters_total",
     "streamproc_mql_crossings_total",
     "streamproc_sla_breaches_total",
+    "streamproc_misrouted_events_total",
+    "streamproc_split_lead_events_total",
 }
 CONTRACT_GAUGES = {"streamproc_consumer_lag_records", "streamproc_leads", "streamproc_ready"}
 CONTRACT_HISTOGRAMS = {"streamproc_event_latency_seconds", "streamproc_batch_seconds"}
@@ -484,6 +486,8 @@ def test_the_alert_rules_cover_slas_lag_dead_letters_and_readiness() -> None:
         "streamproc_consumer_lag_records",
         "streamproc_dead_letters_total",
         "streamproc_ready",
+        "streamproc_misrouted_events_total",
+        "streamproc_split_lead_events_total",
     } <= watched
     assert len({rule["alert"] for rule in rules}) == len(rules)
 
