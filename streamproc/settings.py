@@ -81,6 +81,25 @@ class Settings(BaseSettings):
         description="seconds a sales action that is not allowed yet waits for the event that "
         "would allow it (topics are read independently) before it goes to dead-letters",
     )
+    max_record_bytes: int = Field(
+        65_536,
+        ge=1024,
+        description="bytes an input record's value may have; a larger one goes to "
+        "dead-letters unread",
+    )
+    max_state_bytes: int = Field(
+        65_536,
+        ge=32_768,
+        le=1_000_000,
+        description="bytes a lead's stored state may have; past it the state sheds its "
+        "oldest signal hits first (counted in streamproc_state_shed_total)",
+    )
+    max_future: float = Field(
+        86_400.0,
+        gt=0,
+        description="seconds an event may be dated ahead of the worker's clock; one dated "
+        "further ahead goes to dead-letters",
+    )
     log_level: str = Field("info", description="worker log level")
     log_format: Literal["text", "json"] = Field(
         "text", description="log lines as plain text, or one JSON object per line"

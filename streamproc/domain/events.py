@@ -11,12 +11,35 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Annotated, Any, Generic, Literal, Self, TypeVar, overload
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    FiniteFloat,
+    StringConstraints,
+    field_validator,
+)
 
 from streamproc.domain.eventtime import to_ms
 
 Computed = TypeVar("Computed")
-NonEmpty = Annotated[str, StringConstraints(min_length=1, strip_whitespace=True)]
+ID_LENGTH = 256
+"""Characters of an id at most (`event_id`, `lead_id`, and the ids of assets and reps)."""
+TEXT_LENGTH = 256
+"""Characters of a name, title, code or other short text at most."""
+URL_LENGTH = 2048
+"""Characters of a URL at most (what browsers and CDNs take in practice)."""
+EMAIL_LENGTH = 254
+"""Characters of an email address at most (RFC 5321's path, without its brackets)."""
+ANSWERS_AT_MOST = 32
+"""Answers in a `qualification` at most (BANT has 4, MEDDICC 7)."""
+QUESTION_LENGTH = 64
+"""Characters of a qualification question (a key of the map) at most."""
+Id = Annotated[str, StringConstraints(min_length=1, max_length=ID_LENGTH, strip_whitespace=True)]
+Text = Annotated[str, StringConstraints(max_length=TEXT_LENGTH)]
+Url = Annotated[str, StringConstraints(min_length=1, max_length=URL_LENGTH, strip_whitespace=True)]
+Answer = Text | bool | int | FiniteFloat | None
 Lane = Literal["inbound", "outbound"]
 
 
@@ -63,8 +86,8 @@ LATEST = datetime(2999, 12, 31, tzinfo=UTC)
 
 
 class InputEvent(Event):
-    event_id: NonEmpty = Field(description="Unique per event; a producer's retry reuses it.")
-    lead_id: NonEmpty = Field(description="Equal to the message key.")
+    event_id: Id = Field(description="Unique per event; a producer's retry reuses it.")
+    lead_id: Id = Field(description="Equal to the message key.")
     occurred_at: AwareDatetime = Field(
         description="Event time, RFC 3339 with offset, between 1970 and 2999."
     )
@@ -90,19 +113,19 @@ class InputEvent(Event):
 class PageVisited(InputEvent):
     """A page view, on topic `page-visits`."""
 
-    url: NonEmpty
-    anonymous_id: str | None = None
-    referrer: str | None = None
-    utm_source: str | None = None
-    utm_medium: str | None = None
-    utm_campaign: str | None = None
+    url: Url
+    anonymous_id: Annotated[str, StringConstraints(max_length=ID_LENGTH)] | None = None
+    referrer: Annotated[str, StringConstraints(max_length=URL_LENGTH)] | None = None
+    utm_source: Text | None = None
+    utm_medium: Text | None = None
+    utm_campaign: Text | None = None
 
 
 class ContentDownloaded(InputEvent):
     """A content download, on topic `downloads`."""
 
-    asset_id: NonEmpty
-    asset_type: str | None = Field(None, examples=["whitepaper", "case-study", "roi-calculator"])
+    asset_id: Id
+    asset_type: Text | None = Field(None, examples=["whitepaper", "case-study", "roi-calculator"])
     funnel_stage: Literal["top", "middle", "bottom"] | None = None
 
 
@@ -110,31 +133,46 @@ class DemoBooked(InputEvent):
     """A demo booked, on topic `demo-bookings`."""
 
     scheduled_for: AwareDatetime | None = None
-    channel: str | None = None
+    channel: Text | None = None
 
 
 class Company(Event):
-    name: str | None = None
-    domain: str | None = None
-    employees: int | None = Field(None, ge=0)
-    industry: str | None = None
-    annual_revenue: float | None = Field(None, ge=0)
-    country: str | None = None
+    name: Text | None = None
+    domain: Text | None = None
+    employees: int | None = Field(None, ge=0, le=100_000_000)
+    industry: Text | None = None
+    annual_revenue: FiniteFloat | None = Field(None, ge=0)
+    country: Text | None = None
 
 
 class Person(Event):
-    title: str | None = None
-    seniority: str | None = None
+    title: Text | None = None
+    seniority: Text | None = None
 
 
 class ProfileUpdated(InputEvent):
     """Identity and fit attributes, on topic `lead-profiles`. Partial updates merge."""
 
-    email: str | None = None
+    email: str | None = Field(
+        None, max_length=EMAIL_LENGTH, description="An address: a name, @ and a domain."
+    )
     company: Company | None = None
     person: Person | None = None
     lane: Lane | None = Field(None, description="inbound when never set")
-    source: str | None = None
+    source: Text | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _an_address(cls, email: str | None) -> str | None:
+        # The first profile with an email makes a visitor a lead: "" or "n/a" must not.
+        if email is None:
+            return None
+        name, at, domain = email.strip().rpartition("@")
+        if not (name and at and domain) or any(
+            c.isspace() or not c.isprintable() for c in email.strip()
+        ):
+            raise ValueError("must be an email address: a name, @ and a domain, no spaces")
+        return email.strip()
 
     def attributes(self) -> dict[str, str | int | float]:
         """The fields this update sets, flattened to dotted names (`company.employees`)."""
@@ -165,10 +203,35 @@ class SalesActionTaken(InputEvent):
     """What a rep did, on topic `sales-actions`."""
 
     action: SalesActionName
-    rep_id: str | None = None
-    reason_code: str | None = Field(None, description="Required for reject, disqualify, close_lost")
-    qualification: dict[str, Any] | None = Field(None, description="BANT or MEDDIC answers")
-    amount: float | None = Field(None, ge=0)
+    rep_id: Annotated[str, StringConstraints(max_length=ID_LENGTH)] | None = None
+    reason_code: Text | None = Field(
+        None, description="Required for reject, disqualify, close_lost"
+    )
+    qualification: (
+        dict[Annotated[str, StringConstraints(max_length=QUESTION_LENGTH)], Answer] | None
+    ) = Field(
+        None,
+        max_length=ANSWERS_AT_MOST,
+        description="BANT or MEDDIC answers: a flat map of question to text, number, "
+        "true/false or null",
+    )
+    amount: FiniteFloat | None = Field(None, ge=0)
+
+    @field_validator("qualification", mode="before")
+    @classmethod
+    def _flat(cls, answers: object) -> object:
+        # Checked before pydantic walks it: a map nested hundreds deep once broke saving
+        # and reading the lead's state, and `str()` of it raised RecursionError.
+        if not isinstance(answers, dict):
+            return answers  # None, or pydantic's own sentence about the type
+        for question, answer in answers.items():
+            if isinstance(answer, dict | list):
+                shown = question if len(question) <= QUESTION_LENGTH else "an answer"
+                raise ValueError(
+                    f"must be a flat map of answers (text, numbers, true/false or null); "
+                    f"{shown} holds {'a map' if isinstance(answer, dict) else 'a list'}"
+                )
+        return answers
 
 
 class LeadErasureRequested(InputEvent):
@@ -200,7 +263,7 @@ class ClockTicked(Event):
     deadline. Timers cannot write tables, so the timer sends this through the lead's own
     partition and the agent applies it like any other event."""
 
-    lead_id: NonEmpty
+    lead_id: Id
     at: AwareDatetime
 
 
@@ -298,9 +361,16 @@ class DeadLettered(Event):
     partition: int
     offset: int
     key: str | None = Field(description="UTF-8 text, or base64 when not UTF-8")
-    value: str | None = Field(description="The raw text, or base64 when not UTF-8")
+    value: str | None = Field(
+        description="The raw text, or base64 when not UTF-8; only its beginning when the "
+        "value is larger than a dead letter repeats (then shorter than `value_size`)"
+    )
     error: str = Field(description="A sentence a person understands")
     failed_at: AwareDatetime
+    value_size: int | None = Field(None, description="Size of the raw value in bytes")
+    value_sha256: str | None = Field(
+        None, description="SHA-256 of the raw value (hex): finds the whole value on its topic"
+    )
 
 
 OUTPUT_EVENTS: dict[str, type[Event]] = {

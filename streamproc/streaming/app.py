@@ -28,6 +28,7 @@ from streamproc.streaming.codec import TICKS_TOPIC, encode
 from streamproc.streaming.ingest import BATCHED_TOPICS, Ingest
 from streamproc.streaming.lead_batch import DecodedStates, LeadBatch, Outcome
 from streamproc.streaming.lead_store import Tables, lead_tables
+from streamproc.streaming.limits import Limits
 from streamproc.streaming.metrics import Metrics
 from streamproc.streaming.partitioning import PartitionCheck
 from streamproc.streaming.sla_timer import SlaTimer
@@ -143,6 +144,7 @@ def create_app(settings: Settings, definition: Definition | None = None) -> Pipe
     sla_timer = SlaTimer(send_tick, started_ms=to_ms(datetime.now(UTC)))
 
     decoded, shadow_decoded = DecodedStates(), DecodedStates()
+    limits = Limits.of(settings)
 
     def new_batch() -> LeadBatch:
         grace_ms = round(settings.action_grace * 1000)
@@ -155,6 +157,7 @@ def create_app(settings: Settings, definition: Definition | None = None) -> Pipe
             len(settings.topic_prefix),
             decoded=decoded,
             shadow_decoded=shadow_decoded,
+            limits=limits,
         )
 
     metrics = Metrics(definition.label) if settings.metrics else None

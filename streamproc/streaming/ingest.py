@@ -305,11 +305,10 @@ class Ingest:
             partitioning = self._partition_check.check(records)
         batch = self._new_batch()
         outcomes = [batch.apply(record) for record in records]
+        writes = batch.writes()  # before the publications: it may add dead letters to them
         try:
             acknowledged_at = await asyncio.wait_for(
-                make_durable(
-                    self.producer_of(), self._settings.topic, batch.publications, batch.writes()
-                ),
+                make_durable(self.producer_of(), self._settings.topic, batch.publications, writes),
                 ACK_TIMEOUT_S,
             )
         except TimeoutError:
@@ -338,6 +337,8 @@ class Ingest:
             batch.sla_breaches,
             seconds,
         )
+        if batch.shed:
+            self._metrics.states_shed(batch.shed)
 
     async def _top_up(self, consumer: AIOKafkaConsumer) -> None:
         """Fill the read-ahead buffers from what aiokafka has fetched, without waiting."""

@@ -7,7 +7,8 @@ performed, so the caller can acknowledge them before it commits the batch's offs
 
 from __future__ import annotations
 
-from collections import OrderedDict
+import logging
+from collections import Counter, OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -28,8 +29,12 @@ from streamproc.domain.state import LeadState, Rotation, to_ms
 from streamproc.streaming.codec import InputError, decode_input, encode
 from streamproc.streaming.deadletters import dead_letter
 from streamproc.streaming.lead_store import Tables
+from streamproc.streaming.limits import Limits
 from streamproc.streaming.sla_timer import PartitionClocks, deadline_entry
+from streamproc.streaming.state_bound import Bounded, bounded
 from streamproc.streaming.topics import TOPIC_OF
+
+log = logging.getLogger(__name__)
 
 
 class Record(Protocol):
@@ -140,11 +145,13 @@ class _States:
             self.loaded[key] = self.current[key] = state
         return self.current[key]
 
-    def encoded(self, key: bytes, state: LeadState) -> bytes:
-        """`state` as stored; remembered, so the next batch need not decode it."""
-        value = encode(state)
-        self._decoded.remember(key, value, state)
-        return value
+    def encoded(self, key: bytes, state: LeadState, limit: int) -> Bounded:
+        """`state` as stored, made to fit in `limit` bytes; remembered, so the next batch
+        need not decode it."""
+        fitted = bounded(state, limit)
+        self.current[key] = fitted.state
+        self._decoded.remember(key, fitted.value, fitted.state)
+        return fitted
 
     def put(self, key: bytes, partition: int, state: LeadState) -> None:
         self.current[key] = state
@@ -194,6 +201,10 @@ class LeadBatch:
     """SLA breaches published, by SLA."""
     first_dead_letter: DeadLettered | None = None
     """Where the batch's first dead letter came from, for the one log line of the batch."""
+    limits: Limits = field(default_factory=Limits)
+    """What a record and a lead's stored state may be."""
+    shed: Counter[str] = field(default_factory=Counter)
+    """Items lead states shed to stay under their limit, by part (`state_bound.PARTS`)."""
 
     def __post_init__(self) -> None:
         self._states = _States(self.tables.lead_states, self.decoded)
@@ -207,18 +218,17 @@ class LeadBatch:
         now = self.now
         topic = record.topic[self.prefix_length :]
         try:
-            event = decode_input(topic, record.key, record.value)
+            event = decode_input(topic, record.key, record.value, self.limits.record_bytes)
+            if not isinstance(event, ClockTicked):
+                self.limits.check_time(event, now)
             key = event.lead_id.encode()
-            decision = decide(
-                self._states.get(key),
-                event,
-                self.definition,
-                self._rotation(record.partition),
-                self._arrival(topic, record),
-            )
-        except (InputError, DomainError) as error:
-            self._publish_dead_letter(_letter_for(record, error, now))
-            return Outcome(topic, record.offset, error=str(error))
+        except Exception as error:  # decoding is pure: whatever fails, the record caused
+            return self._refuse(record, topic, error)
+        state, rotation = self._states.get(key), self._rotation(record.partition)
+        try:
+            decision = decide(state, event, self.definition, rotation, self._arrival(topic, record))
+        except Exception as error:  # deciding is pure too: the record (with its lead) caused it
+            return self._refuse(record, topic, error)
         # Outputs go out in the batch's publications, all acknowledged before its writes.
         for refusal in decision.refused:
             letter = DeadLettered(**refusal.origin, error=refusal.error, failed_at=now)
@@ -238,6 +248,29 @@ class LeadBatch:
                 self._shadow_apply(key, record.partition, event)
         return Outcome(topic, record.offset, decision.outputs, decision.duplicate)
 
+    def _refuse(self, record: Record, topic: str, error: Exception) -> Outcome:
+        """A record that cannot be applied goes to dead-letters. Bad input and the rules'
+        refusals say why; any other error of decoding or deciding (both pure: no I/O, no
+        clock) is a bug that this record's content hit, set aside so that it cannot stop the
+        worker on every restart."""
+        if isinstance(error, MemoryError):
+            raise error
+        if not isinstance(error, InputError | DomainError):
+            log.error(
+                "applying a record failed with %s (a bug: please report it); it goes to "
+                "dead-letters, from %s[%d]@%d",
+                type(error).__name__,
+                record.topic,
+                record.partition,
+                record.offset,
+            )
+            error = InputError(
+                f"the worker failed on this record ({type(error).__name__}, a bug of "
+                "streamproc); it is set aside so that the worker goes on"
+            )
+        self._publish_dead_letter(_letter_for(record, error, self.now))
+        return Outcome(topic, record.offset, error=str(error))
+
     def advance_clocks(self) -> None:
         """Tell the SLA timer's partition clocks the newest event time read in each input
         partition; called once the batch is durable, so no clock runs ahead of the state."""
@@ -247,16 +280,21 @@ class LeadBatch:
 
     def writes(self) -> list[TableWrite]:
         """One write per lead (and per rotation, per owed deadline) that the batch changed;
-        for a lead it erased, a delete in every table that holds the lead."""
+        for a lead it erased, a delete in every table that holds the lead. A state over its
+        limit sheds what matters least (`state_bound`): call this before sending
+        `publications`, which may gain dead letters from it."""
         writes = []
         for key, partition, held in self._states.erased():
             if held:
                 writes.append(TableWrite(self.tables.lead_states, partition, key, None))
             if self.tables.deadlines.get(key) is not None:
                 writes.append(TableWrite(self.tables.deadlines, partition, key, None))
-        for key, partition, state in self._states.written():
-            value = self._states.encoded(key, state)
-            writes.append(TableWrite(self.tables.lead_states, partition, key, value))
+        for key, partition, kept in self._states.written():
+            fitted = self._states.encoded(key, kept, self.limits.state_bytes)
+            state = fitted.state
+            if fitted.shed:
+                self._count_shed(fitted)
+            writes.append(TableWrite(self.tables.lead_states, partition, key, fitted.value))
             before = self._states.loaded[key]
             owed_now = state.next_deadline_ms
             if owed_now != (before.next_deadline_ms if before else None):
@@ -267,18 +305,29 @@ class LeadBatch:
             for partition, rotation in self._rotations.items()
             if partition in self._rotated
         )
-        writes.extend(
-            TableWrite(
-                self.tables.shadow_states, partition, key, self._shadow_states.encoded(key, state)
-            )
-            for key, partition, state in self._shadow_states.written()
-        )
+        for key, partition, state in self._shadow_states.written():
+            fitted = self._shadow_states.encoded(key, state, self.limits.state_bytes)
+            self.shed.update(fitted.shed)  # its parked actions are the live path's business
+            writes.append(TableWrite(self.tables.shadow_states, partition, key, fitted.value))
         writes.extend(
             TableWrite(self.tables.shadow_states, partition, key, None)
             for key, partition, held in self._shadow_states.erased()
             if held
         )
         return writes
+
+    def _count_shed(self, fitted: Bounded) -> None:
+        """Count what a state shed to fit; a parked action it let go goes to dead-letters."""
+        self.shed.update(fitted.shed)
+        for parked in fitted.parked:
+            error = (
+                f"the lead's state reached its limit of {self.limits.state_bytes:,} bytes "
+                "(STREAMPROC_MAX_STATE_BYTES) while this action waited, and let it go, the "
+                f"earliest to arrive first; it waited because {parked.reason}"
+            )
+            self._publish_dead_letter(
+                DeadLettered(**parked.origin, error=error, failed_at=self.now)
+            )
 
     def _rotation(self, partition: int) -> Rotation:
         if partition not in self._rotations:
@@ -299,9 +348,7 @@ class LeadBatch:
         """Only sales actions may wait for an earlier event; they keep their origin for it."""
         if topic != "sales-actions":
             return None
-        origin = _letter_for(record, None, self.now).model_dump(
-            include={"topic", "partition", "offset", "key", "value"}
-        )
+        origin = _letter_for(record, None, self.now).model_dump(exclude={"error", "failed_at"})
         return Arrival(to_ms(self.now), origin, self.action_grace_ms)
 
     def _shadow_apply(self, key: bytes, partition: int, event: InputEvent) -> None:
@@ -310,7 +357,9 @@ class LeadBatch:
         assert self.shadow is not None
         try:
             decision = decide(self._shadow_states.get(key), event, self.shadow)
-        except DomainError:
+        except Exception as error:  # what the live path took never stops the worker here
+            if isinstance(error, MemoryError):
+                raise
             return
         for output in decision.outputs:
             if isinstance(output, MqlCrossed):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import bisect
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +23,7 @@ from prometheus_client.core import GaugeMetricFamily, HistogramMetricFamily, Met
 from prometheus_client.registry import Collector
 
 from streamproc.domain.definition import SlaDurations
+from streamproc.streaming.state_bound import PARTS
 from streamproc.streaming.topics import INPUT_TOPICS, OUTPUT_TOPICS
 
 EVENTS_IN = "streamproc_events_in_total"
@@ -37,6 +38,7 @@ LEADS = "streamproc_leads"
 READY = "streamproc_ready"
 MISROUTED_EVENTS = "streamproc_misrouted_events_total"
 SPLIT_LEAD_EVENTS = "streamproc_split_lead_events_total"
+STATE_SHED = "streamproc_state_shed_total"
 METRIC_NAMES = (
     EVENTS_IN,
     EVENTS_OUT,
@@ -50,6 +52,7 @@ METRIC_NAMES = (
     READY,
     MISROUTED_EVENTS,
     SPLIT_LEAD_EVENTS,
+    STATE_SHED,
 )
 """The contract's metric names, as they appear in the exposition (counters with `_total`)."""
 
@@ -204,6 +207,13 @@ class Metrics:
             self._events_out(topic)
         for sla in SlaDurations.model_fields:
             self._sla_breaches(sla)
+        self._shed = counter(
+            STATE_SHED,
+            "Items lead states shed to stay under STREAMPROC_MAX_STATE_BYTES, by part",
+            "part",
+        )
+        for part in PARTS:
+            self._shed(part)
         self.registry.register(_Sampled(self))
 
     def batch_done(
@@ -236,6 +246,11 @@ class Metrics:
             self._misrouted(topic).inc(count)
         for topic, count in split.items():
             self._split(topic).inc(count)
+
+    def states_shed(self, shed: Mapping[str, int]) -> None:
+        """Count the items lead states shed to fit their limit, by part (`state_bound`)."""
+        for part, count in shed.items():
+            self._shed(part).inc(count)
 
     def outputs_acknowledged(self, timestamps_ms: Sequence[int], acked_at: float) -> None:
         """The latency of records (by their Kafka timestamps) whose outputs were acknowledged

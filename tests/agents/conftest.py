@@ -12,6 +12,7 @@ from typing import Any
 
 import orjson
 import pytest
+from aiokafka.errors import MessageSizeTooLargeError
 
 from streamproc.definitions import load_definition
 from streamproc.settings import Settings
@@ -45,11 +46,17 @@ class CapturingBatch:
         return len(self.records) - 1
 
 
+BROKER_MESSAGE_BYTES = 1_048_588
+"""Kafka's default `message.max.bytes`: a larger batch is refused (MESSAGE_SIZE_TOO_LARGE,
+which aiokafka does not retry)."""
+
+
 @dataclass
 class CapturingProducer:
     """aiokafka's producer as the ingest loop uses it: records kept, each batch acknowledged
     at once with the next offsets of its partition, or failed with `failure` when one is
-    set. Batches hold `batch_room` records, so that tests see full ones too."""
+    set, or as the broker fails a batch over BROKER_MESSAGE_BYTES. Batches hold
+    `batch_room` records, so that tests see full ones too."""
 
     sent: list[tuple[str, bytes | None, bytes | None, int | None]] = field(default_factory=list)
     failure: Exception | None = None
@@ -67,6 +74,10 @@ class CapturingProducer:
         ack: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
         if self.failure is not None:
             ack.set_exception(self.failure)
+            return ack
+        size = sum(len(key or b"") + len(value or b"") for key, value in batch.records)
+        if size > BROKER_MESSAGE_BYTES:
+            ack.set_exception(MessageSizeTooLargeError())
             return ack
         offset = self._offsets[(topic, partition)]
         self._offsets[(topic, partition)] = offset + len(batch.records)

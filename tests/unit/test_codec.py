@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import hashlib
 from datetime import UTC, datetime
 
 import orjson
@@ -10,7 +11,7 @@ import pytest
 
 from streamproc.domain.events import PageVisited, ProfileUpdated
 from streamproc.streaming.codec import InputError, decode_input, encode
-from streamproc.streaming.deadletters import dead_letter
+from streamproc.streaming.deadletters import LETTER_VALUE_BYTES, dead_letter
 
 VISIT = {
     "event_id": "e1",
@@ -109,3 +110,34 @@ def test_encoded_events_decode_back_to_the_same_event() -> None:
         {**VISIT, "email": "a@b.test", "company": {"employees": 10}}
     )
     assert decode_input("lead-profiles", b"L1", encode(event)) == event
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        b"\x01" * 200_000,
+        b"\xff" * 900_000,
+        "caf\u00e9 \U0001f600 ".encode() * 50_000,
+        b'{"url": "' + b"\\u0001" * 170_000 + b'"}',
+    ],
+    ids=["control bytes", "not UTF-8", "wide characters", "escaped control characters"],
+)
+def test_a_dead_letter_repeats_the_beginning_of_a_large_value_with_its_size_and_hash(
+    value: bytes,
+) -> None:
+    letter = dead_letter("page-visits", 0, 7, b"L1", value, InputError("bad"))
+    assert len(encode(letter)) <= LETTER_VALUE_BYTES + 1_000
+    assert letter.value_size == len(value)
+    assert letter.value_sha256 == hashlib.sha256(value).hexdigest()
+    assert letter.value
+    try:
+        assert value.decode().startswith(letter.value)
+    except UnicodeDecodeError:
+        assert value.startswith(base64.b64decode(letter.value))
+
+
+def test_a_small_value_is_repeated_whole_and_a_long_sentence_is_cut() -> None:
+    letter = dead_letter("page-visits", 0, 7, b"L1", b"{oops", InputError("x" * 10_000))
+    assert (letter.value, letter.value_size) == ("{oops", 5)
+    assert len(letter.error) < 2_010
+    assert dead_letter("page-visits", 0, 7, None, None).value_sha256 is None
