@@ -91,6 +91,11 @@ def held_elsewhere(table: Any, partitions: int) -> HeldElsewhere:
     return lambda key, partition, murmur2: None
 
 
+def held_in_memory(table: Any) -> bool:
+    """Whether asking `table`'s store where a key is held costs no read (memory://)."""
+    return getattr(getattr(table, "data", None), "_key_partition", None) is not None
+
+
 def shown(key: bytes) -> str:
     """A key for a log line: text, cut short (a hostile key may be long)."""
     text = key.decode(errors="replace")
@@ -120,8 +125,16 @@ class PartitionCheck:
         self._lead_states = lead_states
         self._murmur2: dict[bytes, int] = {}
         self._reported_split: set[bytes] = set()
+        self._seen_misrouted: set[bytes] = set()
+        """Keys that came outside their murmur2 partition since the worker started: only
+        their records are looked for in another partition of the table."""
         self._misrouted_since_line = 0
         self._misrouted_line_at = -MISROUTED_LOG_EVERY_S
+
+    def _remember_misrouted(self, key: bytes) -> None:
+        if len(self._seen_misrouted) >= KEYS_KEPT:
+            self._seen_misrouted.clear()
+        self._seen_misrouted.add(key)
 
     def murmur2(self, key: bytes) -> int:
         found = self._murmur2.get(key)
@@ -158,11 +171,18 @@ class PartitionCheck:
                 split.setdefault(key, {first}).add(partition)
             murmur2s[key] = murmur2
         held = held_elsewhere(self._lead_states, self._partitions)
+        reads_cheaply = held_in_memory(self._lead_states)
         for key, partition in arrived_in.items():
-            if key not in split:
-                elsewhere = held(key, partition, murmur2s[key])
-                if elsewhere is not None:
-                    split[key] = {partition, elsewhere}
+            if partition != murmur2s[key]:
+                self._remember_misrouted(key)
+            # With rocksdb:// a look is a read per partition asked: only a key that came
+            # outside its murmur2 partition since the worker started is looked for.
+            seen = partition != murmur2s[key] or key in self._seen_misrouted
+            if key in split or not (reads_cheaply or seen):
+                continue
+            elsewhere = held(key, partition, murmur2s[key])
+            if elsewhere is not None:
+                split[key] = {partition, elsewhere}
         if split:
             for record in records:
                 if record.key in split and record.topic in topics:

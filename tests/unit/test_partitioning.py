@@ -156,3 +156,22 @@ def test_the_counts_reach_the_metrics() -> None:
     assert sample("streamproc_misrouted_events_total", {"topic": "page-visits"}) == 3
     assert sample("streamproc_split_lead_events_total", {"topic": "downloads"}) == 2
     assert sample("streamproc_split_lead_events_total", {"topic": "page-visits"}) == 0
+
+
+def test_with_rocksdb_only_leads_seen_outside_their_partition_cost_a_store_read() -> None:
+    [a, b] = keys_apart(2)
+    reads: list[bytes] = []
+
+    class Database:
+        def get(self, key: bytes) -> bytes | None:
+            reads.append(key)
+            return None
+
+    databases = {partition: Database() for partition in range(PARTITIONS)}
+    table = SimpleNamespace(data=SimpleNamespace(_dbs=databases))
+    checking = check(table)
+    checking.check([Rec(f"{PREFIX}downloads", murmur2(a), a)])
+    assert reads == []  # in its murmur2 partition, never seen elsewhere: no read
+    checking.check([Rec(f"{PREFIX}downloads", crc32(b), b)])
+    checking.check([Rec(f"{PREFIX}downloads", murmur2(b), b)])
+    assert set(reads) == {b}  # seen outside once: looked for from then on
