@@ -1,4 +1,5 @@
-"""The Faust application: topics, tables, the ingest loop and its agent, the SLA timer.
+"""The Faust application: topics, tables, the ingest loop and its agent, the SLA and expiry
+timers.
 Its web views are attached above, in `streamproc.worker`.
 
 The ingest loop (`ingest.py`) is the one writer of lead state; a Faust agent hands it the
@@ -200,6 +201,18 @@ def create_app(settings: Settings, definition: Definition | None = None) -> Pipe
             log.info("sent %d SLA ticks", sent)
 
     app.timer(interval=SLA_TIMER_INTERVAL)(tick_overdue_leads)
+
+    # Expiry ticks go the same way: a second ticker on the expiry index, on the same clocks,
+    # scanned less often (its index holds every lead that can expire; docs/internals.md).
+    expiry_timer = SlaTimer(send_tick, started_ms=0, clocks=sla_timer.clocks)
+
+    async def tick_expired_leads() -> None:
+        wall_ms = to_ms(datetime.now(UTC))
+        sent = await expiry_timer.tick_overdue(list(tables.expiries.items()), wall_ms)
+        if sent:
+            log.info("sent %d expiry ticks", sent)
+
+    app.timer(interval=settings.expiry_scan_interval)(tick_expired_leads)
     return Pipeline(app, definition, settings, tables, ingest, agent, sla_timer, metrics)
 
 

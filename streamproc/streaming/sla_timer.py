@@ -73,14 +73,31 @@ def deadline_entry(deadline_ms: int, partition: int) -> bytes:
     return f"{deadline_ms}:{partition}".encode()
 
 
+EXPIRY_STEP_MS = 3_600_000
+"""The expiry index holds a lead's expiry rounded up to the hour: a lead active several times
+within an hour rewrites its entry once, and the tick that expires it comes at most an hour
+(of event time) late. Which leads expire does not depend on it (`retention.is_expired`)."""
+
+
+def expiry_entry(expires_ms: int | None, partition: int) -> bytes | None:
+    """The expiry index's value for a lead that expires at `expires_ms` (None: it is kept)."""
+    if expires_ms is None:
+        return None
+    return deadline_entry(-(-expires_ms // EXPIRY_STEP_MS) * EXPIRY_STEP_MS, partition)
+
+
 class SlaTimer:
-    """Ticks leads whose deadline passed, at most once per RETICK_AFTER_MS each."""
+    """Ticks leads whose deadline passed, at most once per RETICK_AFTER_MS each. The expiry
+    timer is a second one, on the expiry index, sharing the SLA timer's partition clocks."""
 
     def __init__(
-        self, send: Callable[[bytes, int, ClockTicked], Awaitable[None]], started_ms: int
+        self,
+        send: Callable[[bytes, int, ClockTicked], Awaitable[None]],
+        started_ms: int,
+        clocks: PartitionClocks | None = None,
     ) -> None:
         self._send = send
-        self.clocks = PartitionClocks(started_ms)
+        self.clocks = clocks or PartitionClocks(started_ms)
         self._ticked_ms: dict[bytes, int] = {}
 
     async def tick_overdue(self, deadlines: Iterable[tuple[bytes, bytes]], wall_ms: int) -> int:
