@@ -157,3 +157,16 @@ def load_definition_text() -> str:
     from streamproc.definitions.loader import _SHIPPED
 
     return (_SHIPPED / "acme.yaml").read_text(encoding="utf-8")
+
+
+def test_a_backtest_expires_the_same_leads_and_counts_them() -> None:
+    from streamproc.backtest.engine import replay as backtest
+
+    history = [
+        visit("V1", at(), url="https://acme.test/"),
+        visit("V2", at(20), url="https://acme.test/"),
+        visit("V3", at(45), url="https://acme.test/"),  # the history's clock passes V1's expiry
+    ]
+    engine_result = backtest(history, ACME)
+    assert engine_result.expired == 1
+    assert len(engine_result.leads) == 3  # seen, all of them: the figures stay
