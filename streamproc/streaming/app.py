@@ -32,7 +32,11 @@ from streamproc.streaming.lead_store import Tables, lead_tables
 from streamproc.streaming.limits import Limits
 from streamproc.streaming.metrics import Metrics
 from streamproc.streaming.partitioning import PartitionCheck
-from streamproc.streaming.sla_timer import SlaTimer
+from streamproc.streaming.sla_timer import (
+    EXPIRY_RETICK_AFTER_MS,
+    EXPIRY_TICKS_PER_SCAN,
+    SlaTimer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -204,7 +208,13 @@ def create_app(settings: Settings, definition: Definition | None = None) -> Pipe
 
     # Expiry ticks go the same way: a second ticker on the expiry index, on the same clocks,
     # scanned less often (its index holds every lead that can expire; docs/internals.md).
-    expiry_timer = SlaTimer(send_tick, started_ms=0, clocks=sla_timer.clocks)
+    expiry_timer = SlaTimer(
+        send_tick,
+        started_ms=0,
+        clocks=sla_timer.clocks,
+        retick_after_ms=EXPIRY_RETICK_AFTER_MS,
+        most_per_scan=EXPIRY_TICKS_PER_SCAN,
+    )
 
     async def tick_expired_leads() -> None:
         wall_ms = to_ms(datetime.now(UTC))
