@@ -20,6 +20,7 @@ from streamproc.bench.procs import directory_bytes, memory_kb, pid_of, start_and
 from streamproc.bench.stats import rate
 from streamproc.bench.workload import Message, encode_event
 from streamproc.settings import Settings
+from streamproc.streaming.codec import TICKS_TOPIC
 from streamproc.streaming.ingest import worker_groups
 from streamproc.streaming.topics import INPUT_TOPICS, ensure_topics
 from streamproc.worker_process import WorkerProcess
@@ -56,8 +57,8 @@ def _metrics(port: int) -> dict[str, float]:
     return found
 
 
-async def _changelog(bench: Bench, settings: Settings, table: str) -> int:
-    topic = f"{settings.topic(settings.app_id)}-{table}-changelog"
+async def _records(bench: Bench, settings: Settings, topic: str) -> int:
+    """Records written to `topic` (its end offsets: compaction does not lower them)."""
     ends = await end_offsets(bench.cluster, partitions_of([topic], settings.partitions))
     return sum(ends.values())
 
@@ -84,8 +85,13 @@ async def expiry(bench: Bench, visitors: int) -> dict[str, Any]:
             bench.progress(phase),
             started=started,
         )
-        bench.say(phase, f"{wait.committed:,} visits read in {wait.seconds:.1f} s")
-        seen: list[dict[str, float]] = []
+        seen = [await asyncio.to_thread(_metrics, settings.web_port)]
+        held_when_read = int(seen[0].get("streamproc_leads", -1))
+        bench.say(
+            phase,
+            f"{wait.committed:,} visits read in {wait.seconds:.1f} s; {held_when_read:,} "
+            "leads held then; waiting for the expiry ticks to be applied",
+        )
         deadline = time.perf_counter() + bench.options.timeout
         while time.perf_counter() < deadline:
             worker.check()
@@ -98,15 +104,18 @@ async def expiry(bench: Bench, visitors: int) -> dict[str, Any]:
         last = seen[-1] if seen else {}
         held = int(last.get("streamproc_leads", -1))
         expired = int(last.get("streamproc_leads_expired_total", -1))
-        states = await _changelog(bench, settings, "lead-states")
-        expiries = await _changelog(bench, settings, "lead-expiries")
+        changelog = f"{settings.topic(settings.app_id)}-{{}}-changelog"
+        states = await _records(bench, settings, changelog.format("lead-states"))
+        expiries = await _records(bench, settings, changelog.format("lead-expiries"))
+        ticks = await _records(bench, settings, settings.topic(TICKS_TOPIC))
     finally:
         bench.children.stop(worker)
     bench.say(
         phase,
         f"{held:,} leads held of {visitors:,} ({expired:,} expired); RSS "
         f"{memory['VmRSS'] / 1024:.0f} MB (peak {memory['VmHWM'] / 1024:.0f}); changelog "
-        f"records written: lead-states {states:,}, lead-expiries {expiries:,}",
+        f"records written: lead-states {states:,}, lead-expiries {expiries:,}; "
+        f"sla-ticks {ticks:,}; steady {drained_s:.0f} s after start",
     )
     return {
         "visitors": visitors,
@@ -123,5 +132,7 @@ async def expiry(bench: Bench, visitors: int) -> dict[str, Any]:
         "peak_rss_mb": round(memory["VmHWM"] / 1024, 1),
         "lead_states_changelog_records": states,
         "lead_expiries_changelog_records": expiries,
+        "sla_ticks_records": ticks,
+        "leads_held_when_read": held_when_read,
         "data_dir_mb": round(directory_bytes(settings.data_dir) / 2**20, 1),
     }
