@@ -25,6 +25,7 @@ async def test_an_expired_visitor_is_tombstoned_and_stays_gone_after_a_restart(
 ) -> None:
     definition = tmp_path / "short-lived.yaml"
     acme = (_SHIPPED / "acme.yaml").read_text(encoding="utf-8")
+    acme = "".join(line for line in acme.splitlines(True) if not line.startswith("retention:"))
     definition.write_text(acme + "\nretention: {visitors: 1d}\n", encoding="utf-8")
     settings = worker_settings(kafka, tmp_path, str(definition)).model_copy(
         update={"expiry_scan_interval": 1.0}
