@@ -258,6 +258,13 @@ def decide(
     at_ms = event.occurred_ms
     allowing = _what_allows_actions(state) if state.parked else None
     run.check_deadlines(at_ms)
+    if run.outputs and is_expired(run.state, definition.retention, at_ms):
+        # The breach settled the reaction that kept the lead, long enough ago that it expired
+        # before this event: as after the ticks a replay gives it, the event starts a new lead.
+        breaches = run.outputs
+        run = Transitions(LeadState(lead_id=event.lead_id), definition, run.rotation)
+        run.outputs.extend(breaches)
+        allowing = None
     if isinstance(event, SalesActionTaken):
         try:
             _act(run, event, at_ms)

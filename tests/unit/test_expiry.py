@@ -124,6 +124,17 @@ def test_an_event_after_the_expiry_starts_a_new_lead_before_any_tick() -> None:
     assert kept.state.clock_ms == to_ms(at(29))
 
 
+def test_an_event_long_after_an_unticked_breach_starts_a_new_lead_as_a_replay_does() -> None:
+    # Read before the SLA tick (a worker catching up on a backlog): the breach is published,
+    # and the lead, which expired 400 days after its activity, starts anew with this event.
+    late = decide(mql(), visit("M", at(403)), ACME)
+    assert [type(o) for o in late.outputs] == [SlaBreached]
+    assert (late.state.stage, late.state.crossings) == (Stage.VISITOR, 0)
+    assert late.state.clock_ms == to_ms(at(403))
+    kept = decide(mql(), visit("M", at(30)), ACME)
+    assert [type(o) for o in kept.outputs] == [SlaBreached] and kept.state.crossings == 1
+
+
 def test_a_tick_for_a_lead_not_held_keeps_nothing() -> None:
     decision = decide(None, ClockTicked(lead_id="gone", at=at(100)), ACME)
     assert decision.duplicate and not decision.erase
