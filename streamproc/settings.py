@@ -81,6 +81,12 @@ class Settings(BaseSettings):
         description="seconds a sales action that is not allowed yet waits for the event that "
         "would allow it (topics are read independently) before it goes to dead-letters",
     )
+    expiry_scan_interval: float = Field(
+        60.0,
+        gt=0,
+        description="seconds between scans of the expiry index for leads to expire (the "
+        "definition's `retention`): an expired lead is deleted about this late",
+    )
     max_record_bytes: int = Field(
         65_536,
         ge=1024,

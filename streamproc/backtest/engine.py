@@ -4,7 +4,9 @@ There is no second implementation: every event goes through `decide`, like in th
 What the worker gets from Kafka and its timer, the replay provides itself: the partition of a
 lead (murmur2 of the key, like Kafka's default partitioner, so queue rotations match the
 worker's) and SLA ticks, which here run on the history's own clock: an owed deadline is
-ticked when the replayed events pass it, as a busy worker's partition clock does.
+ticked when the replayed events pass it, as a busy worker's partition clock does. A lead
+whose `retention` runs out is ticked at its expiry the same way, and expires (counted in
+`expired`; what it did stays in the figures).
 
 An erasure request takes its lead out of the figures: what the lead did before it is dropped
 from the result (the worker cannot take back what it published, but a report made afterwards
@@ -37,6 +39,7 @@ from streamproc.domain.events import (
 )
 from streamproc.domain.lead import Decision, decide
 from streamproc.domain.lifecycle import DomainError
+from streamproc.domain.retention import expires_at_ms
 from streamproc.domain.scoring import Evaluation, score_lead
 from streamproc.domain.state import LeadState, Rotation, from_ms, to_ms
 from streamproc.streaming.topics import partition_for
@@ -57,6 +60,8 @@ class Replay:
         self.rotations: dict[int, Rotation] = {}
         self.result = ReplayResult(definition)
         self._due: list[tuple[int, str]] = []
+        self._expiring: list[tuple[int, str]] = []
+        """(expiry, lead) as the worker's expiry index holds them, without the rounding."""
         self._clock_ms: int | None = None
         self._partition_of: dict[str, int] = {}
         """Each lead's partition, hashed once: murmur2 in Python costs as much as a decision."""
@@ -95,11 +100,7 @@ class Replay:
             self._tick_until(end_ms + 1)
         self._drop_erased()
         for lead_id, state in self.states.items():
-            self.result.leads[lead_id] = LeadSummary(
-                lane=str(state.profile.get("lane", "inbound")),
-                source=_text(state.profile.get("source")),
-                identified=state.highest_stage is not Stage.VISITOR,
-            )
+            self.result.leads[lead_id] = _summary(state)
         return self.result
 
     def score_now(self, lead_id: str, at_ms: int) -> Evaluation | None:
@@ -136,6 +137,11 @@ class Replay:
         self.result.refused += len(decision.refused)
         if decision.outputs:
             self._record(decision)
+        if decision.erase and decision.expired:
+            # Its figures stay: it did what it did, and was seen.
+            self.result.leads[lead_id] = _summary(self.states.pop(lead_id))
+            self.result.expired += 1
+            return decision
         if decision.erase:
             self._erase(lead_id)
             return decision
@@ -145,6 +151,12 @@ class Replay:
         due = decision.state.next_deadline_ms
         if due is not None and due != (before.next_deadline_ms if before else None):
             heapq.heappush(self._due, (due, lead_id))
+        retention = self.definition.retention
+        expires = expires_at_ms(decision.state, retention)
+        if expires is not None and expires != (
+            expires_at_ms(before, retention) if before else None
+        ):
+            heapq.heappush(self._expiring, (expires, lead_id))
         return decision
 
     def _record(self, decision: Decision) -> None:
@@ -199,6 +211,20 @@ class Replay:
             state = self.states.get(lead_id)  # None: erased since
             if state is not None and state.next_deadline_ms == due:  # not settled meanwhile
                 self._decide(lead_id, ClockTicked(lead_id=lead_id, at=from_ms(now_ms)))
+        retention = self.definition.retention
+        while self._expiring and self._expiring[0][0] <= now_ms:
+            expires, lead_id = heapq.heappop(self._expiring)
+            state = self.states.get(lead_id)
+            if state is not None and expires_at_ms(state, retention) == expires:
+                self._decide(lead_id, ClockTicked(lead_id=lead_id, at=from_ms(expires)))
+
+
+def _summary(state: LeadState) -> LeadSummary:
+    return LeadSummary(
+        lane=str(state.profile.get("lane", "inbound")),
+        source=_text(state.profile.get("source")),
+        identified=state.highest_stage is not Stage.VISITOR,
+    )
 
 
 def _text(value: object) -> str | None:

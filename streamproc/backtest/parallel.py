@@ -186,6 +186,7 @@ def merge_results(parts: Sequence[ReplayResult]) -> ReplayResult:
         merged.duplicates += part.duplicates
         merged.refused += part.refused
         merged.erased += part.erased
+        merged.expired += part.expired
         first, last = part.first_event_at, part.last_event_at
         if first is not None and (merged.first_event_at is None or first < merged.first_event_at):
             merged.first_event_at = first

@@ -106,7 +106,8 @@ def _history(report: Report) -> list[str]:
         f"  events     {report.events} applied (incl. {report.duplicates} duplicates), "
         f"invalid {report.invalid}, sales actions refused {report.refused}",
         f"  leads      {report.leads_seen} seen, {report.leads_identified} identified"
-        + (f", {report.leads_erased} erased (in no figure)" if report.leads_erased else ""),
+        + (f", {report.leads_erased} erased (in no figure)" if report.leads_erased else "")
+        + (f", {report.leads_expired} expired" if report.leads_expired else ""),
     ]
 
 

@@ -60,6 +60,8 @@ class Report:
     leads_identified: int
     leads_erased: int
     """Erased on request: left out of every figure (`Replay`)."""
+    leads_expired: int
+    """Expired by the definition's `retention`: still in the figures (`Replay`)."""
     mql_leads: int
     crossings: int
     mql_rate: Rate
@@ -95,6 +97,7 @@ def summarize(result: ReplayResult) -> Report:
         leads_seen=len(result.leads),
         leads_identified=identified,
         leads_erased=result.erased,
+        leads_expired=result.expired,
         mql_leads=len(first),
         crossings=len(crossings),
         mql_rate=rate(len(first), identified),

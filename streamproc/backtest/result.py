@@ -71,6 +71,9 @@ class ReplayResult:
     """Sales actions the stage table refused (what the worker dead-letters)."""
     erased: int = 0
     """Leads erased on request: left out of every other figure."""
+    expired: int = 0
+    """Leads expired for lack of activity (the definition's `retention`): their figures
+    stay, their state went, as in the worker."""
     first_event_at: datetime | None = None
     last_event_at: datetime | None = None
     leads: dict[str, LeadSummary] = field(default_factory=dict)

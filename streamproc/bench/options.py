@@ -6,7 +6,9 @@ import argparse
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-PHASES = ("raw", "faust", "worker", "latency", "scaleout", "memory", "recovery")
+PHASES = ("raw", "faust", "worker", "latency", "scaleout", "memory", "recovery", "expiry")
+DEFAULT_PHASES = PHASES[:-1]
+"""`expiry` (a simulated year of visitors) runs when asked for: `--phases expiry`."""
 """In run order. `latency` needs `worker` (it runs on that worker at half its throughput);
 `scaleout` compares its two workers with the `worker` run."""
 MILLION = 1_000_000
@@ -21,6 +23,7 @@ class BenchOptions:
     memory_leads: tuple[int, ...] = (100_000,)
     rocksdb_leads: int = 100_000
     recovery_leads: int = 100_000
+    expiry_visitors: int = 2_000_000
     latency_seconds: float = 20.0
     latency_warmup_seconds: float = 10.0
     """Offered load before the timed window: the first seconds after the throughput phase
@@ -28,7 +31,7 @@ class BenchOptions:
     of up to 10 s in a third of the runs. Probes of the warm-up are reported apart."""
     latency_share: float = 0.5
     """The offered load of the latency phase, as a share of the worker's measured capacity."""
-    phases: tuple[str, ...] = PHASES
+    phases: tuple[str, ...] = DEFAULT_PHASES
     out_dir: Path = Path("bench-results")
     timeout: float = 900.0
     """Upper bound of any one wait for a consumer to finish, in seconds."""
@@ -62,6 +65,7 @@ QUICK = BenchOptions(
     memory_leads=(5_000,),
     rocksdb_leads=5_000,
     recovery_leads=5_000,
+    expiry_visitors=20_000,
     latency_seconds=5.0,
     latency_warmup_seconds=2.0,
     timeout=120.0,
@@ -101,6 +105,9 @@ def parser() -> argparse.ArgumentParser:
         "--latency-warmup", type=float, help="offered load before the timed window, s (10)"
     )
     p.add_argument("--timeout", type=float, help="bound of any one wait, seconds (900)")
+    p.add_argument(
+        "--expiry-visitors", type=int, help="anonymous visitors of the expiry phase (2,000,000)"
+    )
     p.add_argument("--phases", help=f"comma-separated subset of {','.join(PHASES)}")
     p.add_argument("--out-dir", type=Path, help="where the JSON goes (bench-results)")
     p.add_argument(
@@ -131,6 +138,7 @@ def parse_options(argv: list[str] | None = None) -> BenchOptions:
         "memory_leads": tuple(args.memory_leads) if args.memory_leads else None,
         "rocksdb_leads": args.rocksdb_leads,
         "recovery_leads": args.recovery_leads,
+        "expiry_visitors": args.expiry_visitors,
         "latency_seconds": args.latency_seconds,
         "latency_share": args.latency_share,
         "latency_warmup_seconds": args.latency_warmup,

@@ -24,6 +24,7 @@ import aiokafka
 import faust
 
 from streamproc.bench.context import Bench, free_ports
+from streamproc.bench.expiry import expiry
 from streamproc.bench.kafka_ops import delete_topics
 from streamproc.bench.latency import latency
 from streamproc.bench.memory import memory_per_lead, recovery, recovery_after_run
@@ -151,6 +152,8 @@ async def _state_phases(bench: Bench, results: dict[str, Any]) -> None:
                     bench, "memory", memory_per_lead(bench, options.rocksdb_leads, "rocksdb://")
                 )
             )
+    if "expiry" in options.phases:
+        results["expiry"] = await _guard(bench, "expiry", expiry(bench, options.expiry_visitors))
     if "recovery" in options.phases:
         results["recovery"] = await _guard(
             bench, "recovery", recovery(bench, options.recovery_leads)

@@ -324,6 +324,38 @@ class RoutingRule(Part):
     when: dict[ProfileField, FieldTest] = {}
 
 
+class Retention(Part):
+    """How long a lead's state lives without activity, in event time (see `retention.py`)."""
+
+    visitors: Duration = Field(
+        timedelta(days=30), description="a visitor (no email yet) expires after this"
+    )
+    leads: Duration = Field(
+        timedelta(days=400), description="an identified lead expires after this"
+    )
+    expire_owing_sla: bool = Field(
+        False, description="expire a lead even while an SLA reaction is owed for it"
+    )
+    expire_past_sql: bool = Field(
+        False, description="expire a lead even in stage sql, opportunity or customer"
+    )
+
+    @model_validator(mode="after")
+    def _positive(self) -> Self:
+        for name in ("visitors", "leads"):
+            if getattr(self, name) <= timedelta(0):
+                raise PlacedError((name,), "must be positive")
+        return self
+
+    @cached_property
+    def visitors_ms(self) -> int:
+        return int(self.visitors.total_seconds() * MS_PER_SECOND)
+
+    @cached_property
+    def leads_ms(self) -> int:
+        return int(self.leads.total_seconds() * MS_PER_SECOND)
+
+
 def _default_sla() -> dict[Lane, SlaDurations]:
     return {"inbound": SlaDurations(), "outbound": SlaDurations(mql_review=timedelta(hours=48))}
 
@@ -342,6 +374,7 @@ class Definition(Part):
     queues: dict[str, Queue] = {"general": Queue()}
     routing: tuple[RoutingRule, ...] = (RoutingRule(rule="default", queue="general"),)
     reason_codes: tuple[str, ...] = DEFAULT_REASON_CODES
+    retention: Retention = Retention()
     qualification_required: dict[str, frozenset[str]] = Field(
         {},
         description="answers a `qualify` action must carry to make an SQL, e.g. "

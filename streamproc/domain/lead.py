@@ -25,6 +25,7 @@ from streamproc.domain.events import (
 )
 from streamproc.domain.intake import is_duplicate, matching_signals, take_in
 from streamproc.domain.lifecycle import DisallowedActionError, DomainError
+from streamproc.domain.retention import is_expired
 from streamproc.domain.scoring import can_qualify, explain, fit_points, tally
 from streamproc.domain.state import LeadState, ParkedAction, Rotation, from_ms, output_id, to_ms
 from streamproc.domain.transition import Refusal, Transitions
@@ -58,6 +59,9 @@ class Decision:
     erase: bool = False
     """Delete every record of the lead: its state, with its parked actions, and its owed
     deadlines. `state` is then the empty lead that a later event of it starts from."""
+    expired: bool = False
+    """With `erase`: the lead expired for lack of activity (the definition's `retention`),
+    nobody asked to forget it."""
 
 
 def _decision(run: Transitions) -> Decision:
@@ -212,6 +216,10 @@ def decide(
     lead not held (unknown, or erased already) it changes nothing, so a repeated request is
     harmless. Any event of the lead after an erasure, whatever its event time, starts a new,
     empty lead: nothing of the erased one is left to compare it with.
+
+    A lead expires by the definition's `retention` (`retention.is_expired`): a tick on a clock
+    past its expiry publishes what it owed, then decides `erase` with `expired`, publishing
+    nothing else; an event dated past its expiry starts a new lead, as after that tick.
     """
     if state is None and isinstance(event, ClockTicked | LeadErasureRequested):
         # Nothing held, nothing owed or to forget (the lead was erased after the timer ticked
@@ -227,13 +235,36 @@ def decide(
         now_ms = to_ms(event.at)
         run.check_deadlines(now_ms)
         _expire_parked(run, now_ms)
+        if is_expired(run.state, definition.retention, now_ms):
+            # What its history owed is published first; then nothing of it is kept.
+            empty = LeadState(lead_id=state.lead_id)
+            return Decision(
+                empty,
+                tuple(run.outputs),
+                rotation=run.rotation,
+                erase=True,
+                expired=True,
+                refused=tuple(run.refused),
+            )
         return _decision(run)
+    if is_expired(state, definition.retention, event.occurred_ms):
+        # The lead expired before this event, whether or not a tick said so yet: the event
+        # starts a new lead, as it does after the tick, so a replay and the live run agree.
+        state = LeadState(lead_id=event.lead_id)
+        run = Transitions(state, definition, run.rotation)
     signals = matching_signals(event, definition)
     if is_duplicate(state, event, signals):
         return Decision(state, duplicate=True, rotation=run.rotation)
     at_ms = event.occurred_ms
     allowing = _what_allows_actions(state) if state.parked else None
     run.check_deadlines(at_ms)
+    if run.outputs and is_expired(run.state, definition.retention, at_ms):
+        # The breach settled the reaction that kept the lead, long enough ago that it expired
+        # before this event: as after the ticks a replay gives it, the event starts a new lead.
+        breaches = run.outputs
+        run = Transitions(LeadState(lead_id=event.lead_id), definition, run.rotation)
+        run.outputs.extend(breaches)
+        allowing = None
     if isinstance(event, SalesActionTaken):
         try:
             _act(run, event, at_ms)

@@ -1,4 +1,5 @@
-"""The Faust application: topics, tables, the ingest loop and its agent, the SLA timer.
+"""The Faust application: topics, tables, the ingest loop and its agent, the SLA and expiry
+timers.
 Its web views are attached above, in `streamproc.worker`.
 
 The ingest loop (`ingest.py`) is the one writer of lead state; a Faust agent hands it the
@@ -31,7 +32,11 @@ from streamproc.streaming.lead_store import Tables, lead_tables
 from streamproc.streaming.limits import Limits
 from streamproc.streaming.metrics import Metrics
 from streamproc.streaming.partitioning import PartitionCheck
-from streamproc.streaming.sla_timer import SlaTimer
+from streamproc.streaming.sla_timer import (
+    EXPIRY_RETICK_AFTER_MS,
+    EXPIRY_TICKS_PER_SCAN,
+    SlaTimer,
+)
 
 log = logging.getLogger(__name__)
 
@@ -200,6 +205,24 @@ def create_app(settings: Settings, definition: Definition | None = None) -> Pipe
             log.info("sent %d SLA ticks", sent)
 
     app.timer(interval=SLA_TIMER_INTERVAL)(tick_overdue_leads)
+
+    # Expiry ticks go the same way: a second ticker on the expiry index, on the same clocks,
+    # scanned less often (its index holds every lead that can expire; docs/internals.md).
+    expiry_timer = SlaTimer(
+        send_tick,
+        started_ms=0,
+        clocks=sla_timer.clocks,
+        retick_after_ms=EXPIRY_RETICK_AFTER_MS,
+        most_per_scan=EXPIRY_TICKS_PER_SCAN,
+    )
+
+    async def tick_expired_leads() -> None:
+        wall_ms = to_ms(datetime.now(UTC))
+        sent = await expiry_timer.tick_overdue(list(tables.expiries.items()), wall_ms)
+        if sent:
+            log.info("sent %d expiry ticks", sent)
+
+    app.timer(interval=settings.expiry_scan_interval)(tick_expired_leads)
     return Pipeline(app, definition, settings, tables, ingest, agent, sla_timer, metrics)
 
 

@@ -339,6 +339,8 @@ class Ingest:
         )
         if batch.shed:
             self._metrics.states_shed(batch.shed)
+        if batch.expired:
+            self._metrics.leads_expired(batch.expired)
 
     async def _top_up(self, consumer: AIOKafkaConsumer) -> None:
         """Fill the read-ahead buffers from what aiokafka has fetched, without waiting."""

@@ -25,12 +25,13 @@ from streamproc.domain.events import (
 )
 from streamproc.domain.lead import Arrival, Decision, decide
 from streamproc.domain.lifecycle import DomainError
+from streamproc.domain.retention import expires_at_ms
 from streamproc.domain.state import LeadState, Rotation, to_ms
 from streamproc.streaming.codec import InputError, decode_input, encode
 from streamproc.streaming.deadletters import dead_letter
 from streamproc.streaming.lead_store import Tables
 from streamproc.streaming.limits import Limits
-from streamproc.streaming.sla_timer import PartitionClocks, deadline_entry
+from streamproc.streaming.sla_timer import PartitionClocks, deadline_entry, expiry_entry
 from streamproc.streaming.state_bound import Bounded, bounded
 from streamproc.streaming.topics import TOPIC_OF
 
@@ -205,6 +206,8 @@ class LeadBatch:
     """What a record and a lead's stored state may be."""
     shed: Counter[str] = field(default_factory=Counter)
     """Items lead states shed to stay under their limit, by part (`state_bound.PARTS`)."""
+    expired: int = 0
+    """Leads the batch deleted because they expired (the definition's `retention`)."""
 
     def __post_init__(self) -> None:
         self._states = _States(self.tables.lead_states, self.decoded)
@@ -237,6 +240,10 @@ class LeadBatch:
             self._publish(TOPIC_OF[type(output)], output)
         if decision.erase:
             self._states.erase(key, record.partition)
+            if decision.expired:
+                self.expired += 1
+                if self.shadow:  # every table that holds the lead lets it go
+                    self._shadow_states.erase(key, record.partition)
         elif not decision.duplicate:
             self._keep(key, record.partition, decision)
         if not isinstance(event, ClockTicked):
@@ -279,16 +286,19 @@ class LeadBatch:
             self.clocks.observe(topic, partition, newest_ms, now_ms)
 
     def writes(self) -> list[TableWrite]:
-        """One write per lead (and per rotation, per owed deadline) that the batch changed;
-        for a lead it erased, a delete in every table that holds the lead. A state over its
+        """One write per lead (and per rotation, per owed deadline, per expiry moment) that the
+        batch changed; for a lead it erased or that expired, a delete in every table that
+        holds the lead. A state over its
         limit sheds what matters least (`state_bound`): call this before sending
         `publications`, which may gain dead letters from it."""
         writes = []
+        expiries, retention = self.tables.expiries, self.definition.retention
         for key, partition, held in self._states.erased():
             if held:
                 writes.append(TableWrite(self.tables.lead_states, partition, key, None))
-            if self.tables.deadlines.get(key) is not None:
-                writes.append(TableWrite(self.tables.deadlines, partition, key, None))
+            for index in (self.tables.deadlines, expiries):
+                if index is not None and index.get(key) is not None:
+                    writes.append(TableWrite(index, partition, key, None))
         for key, partition, kept in self._states.written():
             fitted = self._states.encoded(key, kept, self.limits.state_bytes)
             state = fitted.state
@@ -300,6 +310,11 @@ class LeadBatch:
             if owed_now != (before.next_deadline_ms if before else None):
                 entry = None if owed_now is None else deadline_entry(owed_now, partition)
                 writes.append(TableWrite(self.tables.deadlines, partition, key, entry))
+            if expiries is not None:
+                expiry = expiry_entry(expires_at_ms(state, retention), partition)
+                was = expiry_entry(expires_at_ms(before, retention), partition) if before else None
+                if expiry != was:
+                    writes.append(TableWrite(expiries, partition, key, expiry))
         writes.extend(
             TableWrite(self.tables.rotations, partition, _rotation_key(partition), encode(rotation))
             for partition, rotation in self._rotations.items()

@@ -1,5 +1,5 @@
-"""The worker's tables: lead states, queue rotations per partition, owed SLA deadlines, and
-the shadow definition's lead states.
+"""The worker's tables: lead states, queue rotations per partition, owed SLA deadlines, when
+each lead expires, and the shadow definition's lead states.
 
 All are changelog-backed Faust tables with bytes keys and values. Only the ingest loop writes
 them, one batch at a time, and only after the batch's changelog records are acknowledged
@@ -31,6 +31,9 @@ class Tables:
     SLA timer scans instead of every lead."""
     shadow_states: Any = None
     """lead id -> the shadow definition's LeadState JSON, when shadow mode is on."""
+    expiries: Any = None
+    """lead id -> `expires_ms:partition`, when the lead expires without further activity
+    (rounded up to EXPIRY_STEP_MS): the index the expiry timer scans (docs/internals.md)."""
 
 
 CHANGELOG_CONFIGS = {
@@ -71,10 +74,17 @@ def lead_tables(app: faust.App, settings: Settings) -> Tables:
         table("queue-rotations"),
         table("sla-deadlines"),
         table("shadow-states") if settings.shadow_definition else None,
+        table("lead-expiries"),
     )
 
 
 def changelog_topics(tables: Tables) -> list[str]:
     """The full names of the tables' changelog topics (Faust names and creates them)."""
-    held = (tables.lead_states, tables.rotations, tables.deadlines, tables.shadow_states)
+    held = (
+        tables.lead_states,
+        tables.rotations,
+        tables.deadlines,
+        tables.shadow_states,
+        tables.expiries,
+    )
     return [table.changelog_topic.get_topic_name() for table in held if table is not None]

@@ -39,6 +39,7 @@ READY = "streamproc_ready"
 MISROUTED_EVENTS = "streamproc_misrouted_events_total"
 SPLIT_LEAD_EVENTS = "streamproc_split_lead_events_total"
 STATE_SHED = "streamproc_state_shed_total"
+LEADS_EXPIRED = "streamproc_leads_expired_total"
 METRIC_NAMES = (
     EVENTS_IN,
     EVENTS_OUT,
@@ -53,6 +54,7 @@ METRIC_NAMES = (
     MISROUTED_EVENTS,
     SPLIT_LEAD_EVENTS,
     STATE_SHED,
+    LEADS_EXPIRED,
 )
 """The contract's metric names, as they appear in the exposition (counters with `_total`)."""
 
@@ -214,6 +216,12 @@ class Metrics:
         )
         for part in PARTS:
             self._shed(part)
+        expired = counter(
+            LEADS_EXPIRED,
+            "Leads deleted for lack of activity (the definition's retention)",
+            "definition",
+        )
+        self._expired = expired(definition_label)
         self.registry.register(_Sampled(self))
 
     def batch_done(
@@ -251,6 +259,10 @@ class Metrics:
         """Count the items lead states shed to fit their limit, by part (`state_bound`)."""
         for part, count in shed.items():
             self._shed(part).inc(count)
+
+    def leads_expired(self, count: int) -> None:
+        """Count the leads a batch deleted because they expired."""
+        self._expired.inc(count)
 
     def outputs_acknowledged(self, timestamps_ms: Sequence[int], acked_at: float) -> None:
         """The latency of records (by their Kafka timestamps) whose outputs were acknowledged

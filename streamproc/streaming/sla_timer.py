@@ -73,14 +73,45 @@ def deadline_entry(deadline_ms: int, partition: int) -> bytes:
     return f"{deadline_ms}:{partition}".encode()
 
 
+EXPIRY_STEP_MS = 3_600_000
+"""The expiry index holds a lead's expiry rounded up to the hour: a lead active several times
+within an hour rewrites its entry once, and the tick that expires it comes at most an hour
+(of event time) late. Which leads expire does not depend on it (`retention.is_expired`)."""
+
+
+EXPIRY_RETICK_AFTER_MS = 600_000
+"""The expiry timer ticks a lead again only after this long: a tick not applied yet is
+waiting behind others (a clock that ran through a year of backlog expires many leads at
+once), and a lost one only makes an expiry later."""
+EXPIRY_TICKS_PER_SCAN = 20_000
+"""At most this many expiry ticks per scan, so the ticks of a burst of expiries go out over
+several scans instead of filling `sla-ticks` far ahead of the loop that applies them."""
+
+
+def expiry_entry(expires_ms: int | None, partition: int) -> bytes | None:
+    """The expiry index's value for a lead that expires at `expires_ms` (None: it is kept)."""
+    if expires_ms is None:
+        return None
+    return deadline_entry(-(-expires_ms // EXPIRY_STEP_MS) * EXPIRY_STEP_MS, partition)
+
+
 class SlaTimer:
-    """Ticks leads whose deadline passed, at most once per RETICK_AFTER_MS each."""
+    """Ticks leads whose deadline passed, at most once per RETICK_AFTER_MS each (or as
+    given), and at most `most_per_scan` per scan when given. The expiry timer is a second one,
+    on the expiry index, sharing the SLA timer's partition clocks."""
 
     def __init__(
-        self, send: Callable[[bytes, int, ClockTicked], Awaitable[None]], started_ms: int
+        self,
+        send: Callable[[bytes, int, ClockTicked], Awaitable[None]],
+        started_ms: int,
+        clocks: PartitionClocks | None = None,
+        retick_after_ms: int = RETICK_AFTER_MS,
+        most_per_scan: int | None = None,
     ) -> None:
         self._send = send
-        self.clocks = PartitionClocks(started_ms)
+        self.clocks = clocks or PartitionClocks(started_ms)
+        self._retick_after_ms = retick_after_ms
+        self._most_per_scan = most_per_scan
         self._ticked_ms: dict[bytes, int] = {}
 
     async def tick_overdue(self, deadlines: Iterable[tuple[bytes, bytes]], wall_ms: int) -> int:
@@ -93,7 +124,9 @@ class SlaTimer:
             if now is None or deadline >= now:
                 continue
             overdue.append(key)
-            if wall_ms - self._ticked_ms.get(key, 0) >= RETICK_AFTER_MS:
+            if self._most_per_scan is not None and sent >= self._most_per_scan:
+                continue  # the next scan sends the rest: a backlog of ticks stays bounded
+            if wall_ms - self._ticked_ms.get(key, 0) >= self._retick_after_ms:
                 # To the lead's own partition, whatever partitioner its producers use.
                 tick = ClockTicked(lead_id=key.decode(), at=from_ms(now))
                 await self._send(key, partition, tick)

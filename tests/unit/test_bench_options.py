@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from streamproc.bench.memory import PLACEHOLDER, state_template
-from streamproc.bench.options import MILLION, PHASES, parse_options
+from streamproc.bench.options import DEFAULT_PHASES, MILLION, PHASES, parse_options
 from streamproc.domain.events import Stage
 from streamproc.domain.state import LeadState
 
@@ -13,7 +13,7 @@ from streamproc.domain.state import LeadState
 def test_defaults_quick_and_big() -> None:
     default = parse_options([])
     assert (default.events, default.leads, default.partitions) == (200_000, 10_000, 4)
-    assert default.memory_leads == (100_000,) and default.phases == PHASES
+    assert default.memory_leads == (100_000,) and default.phases == DEFAULT_PHASES
     quick = parse_options(["--quick"])
     assert quick.events < 20_000 and quick.latency_seconds <= 5 and quick.preset == "quick"
     big = parse_options(["--big"])
@@ -56,3 +56,10 @@ def test_the_changelog_state_is_the_workers_state_after_a_first_profile() -> Non
     assert state.lead_id == "rec-0000042"
     assert state.stage is Stage.LEAD and state.transitions == 1
     assert state.profile["email"] == "person@rec-0000042.example.org"
+
+
+def test_the_expiry_phase_runs_when_asked_for() -> None:
+    assert "expiry" in PHASES and "expiry" not in parse_options([]).phases
+    options = parse_options(["--phases", "expiry", "--expiry-visitors", "500000"])
+    assert options.phases == ("expiry",) and options.expiry_visitors == 500_000
+    assert parse_options([]).expiry_visitors == 2_000_000

@@ -76,3 +76,22 @@ async def test_a_partition_replaying_history_is_ticked_only_once_its_events_pass
     timer.clocks.observe("page-visits", 2, event_ms=deadline + 1, wall_ms=WALL + 1)
     assert await timer.tick_overdue([(b"lead", deadline_entry(deadline, 2))], WALL + 1) == 1
     assert sent == [ClockTicked(lead_id="lead", at=from_ms(deadline + 1))]
+
+
+async def test_the_expiry_timer_shares_the_clocks_and_sends_a_burst_over_several_scans() -> None:
+    sent: list[bytes] = []
+
+    async def send(key: bytes, partition: int, tick: ClockTicked) -> None:
+        sent.append(key)
+
+    sla = SlaTimer(send, started_ms=WALL - IDLE_AFTER_MS)
+    expiry = SlaTimer(send, 0, clocks=sla.clocks, retick_after_ms=10 * HOUR, most_per_scan=2)
+    assert expiry.clocks is sla.clocks
+    sla.clocks.observe("page-visits", 0, event_ms=WALL - 30 * HOUR, wall_ms=WALL)
+    index = [(f"v{i}".encode(), deadline_entry(WALL - 40 * HOUR, 0)) for i in range(5)]
+    index.append((b"later", deadline_entry(WALL - 20 * HOUR, 0)))  # after the partition clock
+    assert await expiry.tick_overdue(index, WALL) == 2
+    assert await expiry.tick_overdue(index, WALL + 1) == 2
+    assert await expiry.tick_overdue(index, WALL + 2) == 1
+    assert await expiry.tick_overdue(index, WALL + 3) == 0  # not again before 10 hours
+    assert sorted(sent) == [f"v{i}".encode() for i in range(5)]
