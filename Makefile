@@ -30,6 +30,12 @@ test: lint typecheck
 unit: install
 	$(BIN)/pytest tests/unit tests/agents
 
+# The whole fault suite: SIGKILL, clean stop, 10 s and 60 s broker outages, a frozen worker
+# (`make test` runs the first two); writes .streamproc/faults/report.txt and report.json.
+.PHONY: faults
+faults: install
+	$(BIN)/pytest tests/integration/test_faults.py -m "" -v
+
 # BENCH_ARGS: e.g. --quick, --big, --events 500000 (see python -m streamproc.bench --help)
 .PHONY: bench
 bench: install

@@ -26,6 +26,7 @@ from streamproc.domain.state import to_ms
 from streamproc.kafka_client import faust_credentials
 from streamproc.settings import Settings
 from streamproc.streaming.codec import TICKS_TOPIC, encode
+from streamproc.streaming.fence import Fence, Membership
 from streamproc.streaming.ingest import BATCHED_TOPICS, Ingest
 from streamproc.streaming.lead_batch import DecodedStates, LeadBatch, Outcome
 from streamproc.streaming.lead_store import Tables, lead_tables
@@ -172,7 +173,8 @@ def create_app(settings: Settings, definition: Definition | None = None) -> Pipe
         len(settings.topic_prefix),
         tables.lead_states,
     )
-    ingest = Ingest(settings, new_batch, metrics, partition_check)
+    fence = Fence(membership_of(app, settings.topic(TICKS_TOPIC)), settings.session_timeout)
+    ingest = Ingest(settings, new_batch, metrics, partition_check, fence)
 
     async def hand_over(stream: Any) -> AsyncIterator[Outcome]:
         """Hand the ticks to the ingest loop, the one writer of lead state; Faust commits
@@ -224,6 +226,30 @@ def create_app(settings: Settings, definition: Definition | None = None) -> Pipe
 
     app.timer(interval=settings.expiry_scan_interval)(tick_expired_leads)
     return Pipeline(app, definition, settings, tables, ingest, agent, sla_timer, metrics)
+
+
+def membership_of(app: faust.App, anchor_topic: str) -> Callable[[], Membership]:
+    """The worker's membership as its Faust consumer sees it now, for the ingest loop's fence.
+
+    The generation is read from the consumer's coordinator, which resets it as soon as a
+    heartbeat learns that the group moved on (`app.consumer_generation_id` changes only at the
+    next assignment); the consumer runs in its own thread, and an int is read whole."""
+
+    def membership() -> Membership:
+        generation = app.consumer_generation_id
+        try:
+            coordinator = app.consumer._thread._ensure_consumer()._coordinator  # type: ignore[attr-defined]
+            generation = int(coordinator.generation)
+        except Exception:  # no consumer yet, or another driver: Faust's own figure
+            log.debug("the fence reads Faust's generation", exc_info=True)
+        assigned = app.consumer.assignment()
+        return Membership(
+            generation=generation,
+            partitions=frozenset(tp.partition for tp in assigned if tp.topic == anchor_topic),
+            rebalancing=bool(app.rebalancing),
+        )
+
+    return membership
 
 
 def follow_rebalances(app: faust.App, ingest: Ingest, anchor_topic: str) -> None:

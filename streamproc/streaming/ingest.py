@@ -48,6 +48,7 @@ from streamproc.domain.events import DeadLettered
 from streamproc.kafka_client import client_options
 from streamproc.settings import Settings
 from streamproc.streaming.durable import BATCH_BYTES, Producer, make_durable
+from streamproc.streaming.fence import Fence, FencedError
 from streamproc.streaming.lead_batch import LeadBatch, Outcome, Record
 from streamproc.streaming.metrics import LagRow, Metrics
 from streamproc.streaming.partitioning import PartitionCheck
@@ -161,6 +162,7 @@ class Ingest:
         new_batch: Callable[[], LeadBatch],
         metrics: Metrics | None = None,
         partition_check: PartitionCheck | None = None,
+        fence: Fence | None = None,
     ) -> None:
         self._settings = settings
         self._new_batch = new_batch
@@ -168,6 +170,9 @@ class Ingest:
         """Counted once per batch, when the worker serves metrics."""
         self._partition_check = partition_check
         """Records outside their key's murmur2 partition, and split leads (the worker's)."""
+        self.fence = fence
+        """Checked before every publish and commit: whether the worker still holds the
+        partitions read (`fence.py`); None where no group assigns them (tests)."""
         self.state: Literal["not started", "running", "ended"] = "not started"
         """Whether the loop runs; "ended" once it stopped or crashed."""
         self._producer: Producer | None = None
@@ -240,6 +245,7 @@ class Ingest:
             self._consumer = consumer
             await self.read_partitions(self.partitions, self.stops)
             self.state = "running"
+            ticker = None if self.fence is None else asyncio.create_task(self.fence.run_ticker())
             try:
                 await self._loop()
             except asyncio.CancelledError:  # the worker stops: commit what is durable
@@ -248,6 +254,8 @@ class Ingest:
                 raise
             finally:
                 self.state = "ended"
+                if ticker is not None:
+                    ticker.cancel()
 
     async def _loop(self) -> None:
         while True:
@@ -359,6 +367,17 @@ class Ingest:
                 # A rebalance came while fetching: these partitions may be another worker's
                 # now, and ours are read again from their committed offsets.
                 fetched = []
+            checked_at = None
+            if fetched and self.fence is not None:
+                try:
+                    checked_at = await self.fence.check(self.partitions)
+                except FencedError as fenced:
+                    self._fenced(fenced)
+                    # The ticks come through Faust's consumer, but they are for the same
+                    # partitions: the new owner's timer sends its own again.
+                    for item in handovers:
+                        item.done.set_result([])
+                    return
             records: list[Record] = list(fetched)
             for item in handovers:
                 records.extend(item.records)
@@ -368,6 +387,8 @@ class Ingest:
                 for item in handovers:
                     item.done.set_exception(error)
                 raise
+            if checked_at is not None and self.fence is not None:
+                self.fence.passed(checked_at)
             for record in fetched:
                 self._uncommitted[TopicPartition(record.topic, record.partition)] = (
                     record.offset + 1
@@ -391,11 +412,18 @@ class Ingest:
             item.done.set_result(outcomes[position : position + len(item.records)])
             position += len(item.records)
 
-    async def _commit(self, timeout_s: float = ACK_TIMEOUT_S) -> None:
+    async def _commit(self, timeout_s: float = ACK_TIMEOUT_S, leaving: bool = False) -> None:
         """Commit the offsets of every applied batch (its outputs and state are durable)."""
         offsets = self._uncommitted
         self._committed_at = time.monotonic()
         if offsets and self._consumer is not None:
+            checked_at = None
+            if self.fence is not None:
+                try:
+                    checked_at = await self.fence.check(self.partitions, leaving)
+                except FencedError as fenced:
+                    self._fenced(fenced)
+                    return
             try:
                 await asyncio.wait_for(self._consumer.commit(offsets), timeout_s)
             except TimeoutError:
@@ -403,6 +431,8 @@ class Ingest:
                     f"Kafka did not take the commit of {len(offsets)} partitions' offsets "
                     f"within {timeout_s:.0f} s; stopping (the batches are read again)"
                 ) from None
+            if checked_at is not None and self.fence is not None:
+                self.fence.passed(checked_at)
         # Forgotten only once committed: a commit cut short by a stop is made again.
         self._uncommitted = {}
 
@@ -413,10 +443,40 @@ class Ingest:
         which de-duplication makes harmless. Either way the offsets are dropped: their
         partitions may be another worker's now, whose commits they must not overwrite."""
         try:
-            await self._commit(REVOKE_COMMIT_TIMEOUT_S)
+            await self._commit(REVOKE_COMMIT_TIMEOUT_S, leaving=True)
         except (IngestError, KafkaError) as error:
             log.warning("ingest leaves partitions without seeing its commit: %s", error)
         self._uncommitted = {}
+
+    def _fenced(self, fenced: FencedError) -> None:
+        """The worker lost its partitions while it could not tell (frozen, or before the
+        rebalance reached the loop): drop the batch in hand and the offsets not committed,
+        and read nothing until the group assigns partitions again. Their new owner reads
+        them from the offsets committed, so nothing is lost."""
+        log.warning(
+            "ingest fenced: %s; the batch in hand and %d partitions' uncommitted offsets are "
+            "dropped, and nothing is read until the group assigns partitions again",
+            fenced,
+            len(self._uncommitted),
+        )
+        self._uncommitted = {}
+        self.partitions = frozenset()
+        self._positions = {}
+        self._assignments += 1
+        if self._consumer is not None:
+            self._consumer.pause(*self._all_partitions())
+
+    def log_fence(self) -> None:
+        """How often the fence was checked and tripped, and the longest time from a passed
+        check to the acknowledgement of what it allowed: the window it cannot close."""
+        if self.fence is not None:
+            window = self.fence.window
+            log.info(
+                "ingest fence: %d checks, %d fenced, longest check-to-acknowledgement %.0f ms",
+                window.checks,
+                window.fenced,
+                window.longest_s * 1000,
+            )
 
     async def close(self) -> None:
         """When the worker stops, before Faust stops its consumer and tables: finish the
@@ -424,6 +484,7 @@ class Ingest:
         until Faust stops it: Faust waits for them)."""
         self._closed = True
         await self.stop_reading("the worker's stop")
+        self.log_fence()
 
     async def stop_reading(self, why: str = "a rebalance") -> None:
         """At the start of a rebalance: finish the batch in hand, commit, read nothing
@@ -459,6 +520,8 @@ class Ingest:
             if self.stops != stops_seen:
                 return
             self.partitions = partitions
+            if self.fence is not None:
+                self.fence.grant()
             self._positions = dict(starts)
             self._assignments += 1
             for tp, offset in starts.items():
