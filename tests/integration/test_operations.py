@@ -151,7 +151,7 @@ async def test_a_worker_forwards_a_lead_to_its_owner_and_the_token_guards_lead_d
 async def _forwarding(a: WorkerProcess, b: WorkerProcess) -> None:
     # Produced once B owns its partitions: only B ever applied them, so A can answer for
     # them only by forwarding.
-    owned_by_b = await _partitions_read(b)
+    owned_by_b = await partitions_read(b)
     leads = [new_lead() for _ in range(12)]
     await send_events(a.settings, *(good_fit(lead, at()) for lead in leads))
     await wait_until_processed(a.settings)
@@ -167,7 +167,7 @@ async def _forwarding(a: WorkerProcess, b: WorkerProcess) -> None:
         assert (await fetch(a, path))[0] == 200, path
 
 
-async def _partitions_read(worker: WorkerProcess, timeout: float = 60) -> set[int]:
+async def partitions_read(worker: WorkerProcess, timeout: float = 60) -> set[int]:
     """The partitions `worker` reads, once both workers share the topics and are ready."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

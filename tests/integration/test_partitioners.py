@@ -4,7 +4,6 @@ kcat and most non-Java clients send: on the real broker, with two workers."""
 from __future__ import annotations
 
 import asyncio
-import time
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +25,7 @@ from tests.integration.kafka_io import (
     send_events,
     wait_until_processed,
 )
-from tests.integration.test_operations import fetch, scrape
+from tests.integration.test_operations import fetch, partitions_read, scrape
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(300)]
 
@@ -59,19 +58,6 @@ def lead_where(partitions: int, fits: Any) -> str:
     ):
         pass
     return lead
-
-
-async def partitions_read(worker: WorkerProcess, timeout: float = 60) -> set[int]:
-    """The partitions `worker` reads once the two workers share them and are ready."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        ready = (await fetch(worker, "/readyz"))[0] == 200
-        status, body = await fetch(worker, "/ingest/")
-        read = {row["partition"] for row in orjson.loads(body)["partitions"]}
-        if ready and status == 200 and 0 < len(read) < worker.settings.partitions:
-            return read
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"the workers did not share the partitions within {timeout:.0f} s")
 
 
 def same_outputs(collector: OutputCollector, lead: str) -> dict[str, list[dict[str, Any]]]:
