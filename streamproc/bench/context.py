@@ -9,12 +9,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from streamproc.bench.kafka_ops import Progress, produce_bulk
+from aiokafka import TopicPartition
+
+from streamproc.bench.kafka_ops import (
+    CommitWait,
+    Progress,
+    end_offsets,
+    partitions_of,
+    produce_bulk,
+    wait_committed,
+)
 from streamproc.bench.options import BenchOptions
 from streamproc.bench.procs import Children
 from streamproc.bench.stats import rate
 from streamproc.bench.workload import Message
 from streamproc.settings import Settings
+from streamproc.streaming.ingest import worker_groups
+from streamproc.streaming.topics import INPUT_TOPICS
+from streamproc.worker_process import WorkerProcess
 
 
 def free_ports(count: int) -> list[int]:
@@ -66,6 +78,30 @@ class Bench:
         settings = self.cluster.model_copy(update=values)
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         return settings
+
+    async def input_ends(self, settings: Settings) -> dict[TopicPartition, int]:
+        """Where each input partition of the phase's topics ends now."""
+        inputs = [settings.topic(name) for name in INPUT_TOPICS]
+        return await end_offsets(self.cluster, partitions_of(inputs, settings.partitions))
+
+    async def wait_read(
+        self,
+        phase: str,
+        settings: Settings,
+        ends: dict[TopicPartition, int],
+        worker: WorkerProcess,
+        started: float,
+    ) -> CommitWait:
+        """Until `worker` has committed its inputs up to `ends` (times from `started`)."""
+        return await wait_committed(
+            self.cluster,
+            worker_groups(settings),
+            ends,
+            self.options.timeout,
+            worker.check,
+            self.progress(phase),
+            started=started,
+        )
 
     async def produce(
         self, phase: str, settings: Settings, messages: Iterable[Message]

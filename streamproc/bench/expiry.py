@@ -15,14 +15,13 @@ from collections.abc import Iterator
 from typing import Any
 
 from streamproc.bench.context import Bench
-from streamproc.bench.kafka_ops import end_offsets, partitions_of, wait_committed
+from streamproc.bench.kafka_ops import end_offsets, partitions_of
 from streamproc.bench.procs import directory_bytes, memory_kb, pid_of, start_and_wait_ready
 from streamproc.bench.stats import rate
 from streamproc.bench.workload import Message, encode_event
 from streamproc.settings import Settings
 from streamproc.streaming.codec import TICKS_TOPIC
-from streamproc.streaming.ingest import worker_groups
-from streamproc.streaming.topics import INPUT_TOPICS, ensure_topics
+from streamproc.streaming.topics import ensure_topics
 from streamproc.worker_process import WorkerProcess
 
 YEAR_MS = 365 * 86_400_000
@@ -70,21 +69,12 @@ async def expiry(bench: Bench, visitors: int) -> dict[str, Any]:
     await ensure_topics(settings)
     end_ms = round(time.time() * 1000)
     await bench.produce(phase, settings, visitor_messages(visitors, end_ms))
-    inputs = [settings.topic(name) for name in INPUT_TOPICS]
-    ends = await end_offsets(bench.cluster, partitions_of(inputs, settings.partitions))
+    ends = await bench.input_ends(settings)
     worker = bench.children.add(WorkerProcess(settings, settings.data_dir / "worker.log"))
     try:
         started = time.perf_counter()
         _, ready_s = await start_and_wait_ready(worker, 120.0)
-        wait = await wait_committed(
-            bench.cluster,
-            worker_groups(settings),
-            ends,
-            bench.options.timeout,
-            worker.check,
-            bench.progress(phase),
-            started=started,
-        )
+        wait = await bench.wait_read(phase, settings, ends, worker, started)
         seen = [await asyncio.to_thread(_metrics, settings.web_port)]
         held_when_read = int(seen[0].get("streamproc_leads", -1))
         bench.say(

@@ -11,11 +11,9 @@ from typing import Any
 from streamproc.bench.context import Bench
 from streamproc.bench.kafka_ops import (
     create_topics,
-    end_offsets,
     partitions_of,
     produce_bulk,
     read_to_end,
-    wait_committed,
 )
 from streamproc.bench.procs import (
     LogWatch,
@@ -36,8 +34,7 @@ from streamproc.definitions import load_definition
 from streamproc.domain.lead import decide
 from streamproc.settings import Settings
 from streamproc.streaming.codec import decode_input, encode
-from streamproc.streaming.ingest import worker_groups
-from streamproc.streaming.topics import INPUT_TOPICS, ensure_topics
+from streamproc.streaming.topics import ensure_topics
 from streamproc.worker_process import READY_LINE, WorkerProcess
 
 SETTLE_S = 2.0
@@ -60,17 +57,7 @@ async def _process(
     produced = profile_messages(leads, f"{phase}-", _now_ms(), bench.options.seed)
     started = time.perf_counter()
     await bench.produce(phase, settings, produced)
-    inputs = [settings.topic(name) for name in INPUT_TOPICS]
-    ends = await end_offsets(bench.cluster, partitions_of(inputs, settings.partitions))
-    wait = await wait_committed(
-        bench.cluster,
-        worker_groups(settings),
-        ends,
-        bench.options.timeout,
-        worker.check,
-        bench.progress(phase),
-        started=started,
-    )
+    wait = await bench.wait_read(phase, settings, await bench.input_ends(settings), worker, started)
     return wait.committed, wait.seconds
 
 

@@ -61,8 +61,7 @@ async def _measure(
     bench: Bench, phase: str, settings: Settings, child: WorkerProcess, groups: Sequence[str]
 ) -> dict[str, Any]:
     """Start `child` on a backlog already produced; figures once `groups` committed all."""
-    inputs = [settings.topic(name) for name in INPUT_TOPICS]
-    ends = await end_offsets(bench.cluster, partitions_of(inputs, bench.options.partitions))
+    ends = await bench.input_ends(settings)
     bench.children.add(child)
     started, ready_s = await start_and_wait_ready(child, READY_TIMEOUT)
     bench.say(phase, f"ready {ready_s:.1f} s after start (pid {pid_of(child)}); consuming")

@@ -21,13 +21,13 @@ from typing import Any
 import orjson
 
 from streamproc.bench.context import Bench, free_ports
-from streamproc.bench.kafka_ops import end_offsets, partitions_of, read_to_end, wait_committed
+from streamproc.bench.kafka_ops import partitions_of, read_to_end, wait_committed
 from streamproc.bench.phases import READY_TIMEOUT, throughput_figures
 from streamproc.bench.procs import start_and_wait_ready
 from streamproc.bench.workload import Workload
 from streamproc.settings import Settings
 from streamproc.streaming.ingest import worker_groups
-from streamproc.streaming.topics import INPUT_TOPICS, ensure_topics
+from streamproc.streaming.topics import ensure_topics
 from streamproc.worker_process import WorkerProcess
 
 Published = list[tuple[str, dict[str, Any]]]
@@ -47,8 +47,7 @@ async def scale_out(bench: Bench, workload: Workload, alone: Published) -> dict[
         bench.children.add(WorkerProcess(settings, settings.data_dir / "worker-1.log")),
         bench.children.add(WorkerProcess(second, settings.data_dir / "worker-2.log")),
     ]
-    inputs = [settings.topic(name) for name in INPUT_TOPICS]
-    ends = await end_offsets(bench.cluster, partitions_of(inputs, bench.options.partitions))
+    ends = await bench.input_ends(settings)
     try:
         (started, ready_s), _ = await asyncio.gather(
             *(start_and_wait_ready(worker, READY_TIMEOUT) for worker in workers)
