@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -135,6 +136,25 @@ def start_worker(settings: Settings, log: Path, timeout: float = 90) -> WorkerPr
         worker.stop()
         pytest.fail(str(error))
     return worker
+
+
+@contextmanager
+def two_workers(
+    first: Settings, second: Settings, tmp_path: Path
+) -> Iterator[tuple[WorkerProcess, WorkerProcess]]:
+    """Two workers of one group (logs `a.log`, `b.log` in `tmp_path`), the second started once
+    the first is ready; both stopped, whatever happens."""
+    for settings in (first, second):
+        settings.data_dir.mkdir(parents=True)
+    a = start_worker(first, tmp_path / "a.log")
+    try:
+        b = start_worker(second, tmp_path / "b.log")
+        try:
+            yield a, b
+        finally:
+            b.stop()
+    finally:
+        a.stop()
 
 
 def worker_settings(kafka: str, tmp_path: Path, definition: str) -> Settings:

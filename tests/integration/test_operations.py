@@ -24,7 +24,7 @@ from tests.integration.conftest import (
     WORKER_LOGS,
     free_ports,
     personal_data_in,
-    start_worker,
+    two_workers,
     worker_settings,
 )
 from tests.integration.kafka_io import (
@@ -128,17 +128,8 @@ async def test_a_worker_forwards_a_lead_to_its_owner_and_the_token_guards_lead_d
             "log_format": "text",
         }
     )
-    for settings in (first, second):
-        settings.data_dir.mkdir(parents=True)
-    a = start_worker(first, tmp_path / "a.log")
-    try:
-        b = start_worker(second, tmp_path / "b.log")
-        try:
-            await _forwarding(a, b)
-        finally:
-            b.stop()
-    finally:
-        a.stop()
+    with two_workers(first, second, tmp_path) as (a, b):
+        await _forwarding(a, b)
     warning = "lead data (/leads/, /ingest/) is exposed"
     assert warning in (tmp_path / "b.log").read_text()
     a_log = (tmp_path / "a.log").read_text()

@@ -18,7 +18,7 @@ from streamproc.streaming.partitioning import crc32_partition
 from streamproc.streaming.topics import partition_for
 from streamproc.worker_process import WorkerProcess
 from tests.builders import at, demo, good_fit
-from tests.integration.conftest import free_ports, start_worker, worker_settings
+from tests.integration.conftest import free_ports, two_workers, worker_settings
 from tests.integration.kafka_io import (
     OutputCollector,
     new_lead,
@@ -75,17 +75,8 @@ async def test_a_lead_produced_by_crc32_is_processed_found_and_a_split_one_repor
 ) -> None:
     first = worker_settings(kafka, tmp_path / "a", "acme")
     second = first.model_copy(update={"data_dir": tmp_path / "b", "web_port": free_ports(1)[0]})
-    for settings in (first, second):
-        settings.data_dir.mkdir(parents=True)
-    a = start_worker(first, tmp_path / "a.log")
-    try:
-        b = start_worker(second, tmp_path / "b.log")
-        try:
-            await _crc32_leads(a, b)
-        finally:
-            b.stop()
-    finally:
-        a.stop()
+    with two_workers(first, second, tmp_path) as (a, b):
+        await _crc32_leads(a, b)
     b_log = (tmp_path / "b.log").read_text()
     assert "came in a partition other than murmur2 of their key" in b_log
 
